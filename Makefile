@@ -1,0 +1,48 @@
+# The two commands: `make lab` (install, then open JupyterLab) and `make test` (install, then every check).
+# Installs go into .venv; they rerun only when a dependency list changes (the stamp names their hash).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEPS_HASH := $(shell cat pyproject.toml package.json tests/plugins/*/pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.installed-$(DEPS_HASH)
+LAB_PORT ?= 8888
+# Jupyter refuses to run as root unless told to; CI and containers run as root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: install lab test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade --quiet pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	# a real third-party plugin distribution, so the entry-point test uses no mock
+	$(BIN)/python -m pip install --quiet ./tests/plugins/dltoolkit-example-plugin
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+lab: install
+	@echo "Starting JupyterLab on http://127.0.0.1:$(LAB_PORT)/lab (the URL with its token follows)"
+	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) $(ROOT_FLAG) \
+		--ServerApp.root_dir=$(CURDIR) notebooks/welcome.ipynb
+
+lint: install
+	$(BIN)/ruff check dltoolkit tests benchmarks
+	$(BIN)/ruff format --check dltoolkit tests benchmarks
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix dltoolkit tests benchmarks
+	$(BIN)/ruff format dltoolkit tests benchmarks
+
+test: install lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/dltoolkit bench quality
+	$(BIN)/dltoolkit bench overhead
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""dltoolkit: ready, correct PyTorch Lightning models and data for a full deep-learning curriculum.
+
+    >>> import dltoolkit
+    >>> model = dltoolkit.create_model("mlp")
+    >>> dltoolkit.list_models(topic="cnn")
+
+Importing this package does not import torch or Lightning; they load on first use.
+"""
+
+from dltoolkit.catalog import (
+    TOPICS,
+    create_data,
+    create_model,
+    hparam_schema,
+    list_data,
+    list_models,
+    register_data,
+    register_model,
+)
+
+__version__ = "0.1.0"
+__all__ = [
+    "TOPICS",
+    "create_data",
+    "create_model",
+    "hparam_schema",
+    "list_data",
+    "list_models",
+    "register_data",
+    "register_model",
+]

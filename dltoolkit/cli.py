@@ -1,0 +1,247 @@
+"""The ``dltoolkit`` command: LightningCLI for training, plus catalog listing and benchmarks.
+
+    dltoolkit fit --model resnet --data digits --trainer.max_epochs 5
+    dltoolkit fit --model mlp --model.hidden_sizes '[512, 256]' --model.lr 3e-3
+    dltoolkit fit --config run.yaml            # a config written by --print_config or by a run
+    dltoolkit models --topic cnn
+    dltoolkit bench quality --models mlp lenet
+
+``--model`` and ``--data`` take catalog names (or class paths, as LightningCLI does); a model's
+catalog defaults and its default data set are filled in unless given. Every ``__init__`` argument of
+the model and the data module is a ``--model.NAME`` / ``--data.NAME`` option.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+USAGE = """usage: dltoolkit {fit,validate,test,predict} [--model NAME] [--data NAME] [options]
+       dltoolkit models [PATTERN] [--topic TOPIC] [--json]
+       dltoolkit data [--json]
+       dltoolkit bench {quality,overhead} [options]
+
+Train, evaluate and benchmark the models of the dltoolkit catalog.
+  fit/validate/test/predict   LightningCLI subcommands (see `dltoolkit fit --help`)
+  models                      list catalog models (name, topic, default data, quality target)
+  data                        list data modules
+  bench                       run a benchmark from benchmarks/ (prints a table, writes JSON)
+"""
+
+LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
+
+
+def _option_value(argv: list[str], flag: str) -> tuple[str | None, list[str]]:
+    """Pop ``flag VALUE`` or ``flag=VALUE`` from ``argv``; return the value and the rest."""
+    rest: list[str] = []
+    value = None
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == flag and i + 1 < len(argv):
+            value = argv[i + 1]
+            i += 2
+            continue
+        if arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+        i += 1
+    return value, rest
+
+
+def _init_args(key: str, values: dict[str, Any]) -> list[str]:
+    # strings go bare (jsonargparse would keep JSON quotes in a str option); the rest as JSON/YAML
+    return [f"--{key}.init_args.{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in values.items()]
+
+
+def expand_catalog_names(argv: list[str]) -> list[str]:
+    """Rewrite ``--model NAME`` / ``--data NAME`` catalog names into class paths plus catalog defaults.
+
+    The defaults go first, so anything the user wrote (``--config``, ``--model.lr``) overrides them:
+
+    >>> expand_catalog_names(["fit", "--model", "mlp"])[:3]
+    ['fit', '--model=dltoolkit.models.mlp.MLP', '--model.init_args.lr=...']
+    """
+    from dltoolkit import catalog
+
+    if not argv or argv[0] not in LIGHTNING_SUBCOMMANDS:
+        return argv
+    sub, rest = argv[0], argv[1:]
+    model_name, rest = _option_value(rest, "--model")
+    data_name, rest = _option_value(rest, "--data")
+    prefix: list[str] = []
+    spec = None
+    if model_name is not None:
+        if "." in model_name or model_name.startswith("{"):
+            prefix.append(f"--model={model_name}")  # a class path or inline config: LightningCLI's own
+        else:
+            spec = catalog.get_spec(model_name)
+            prefix += [f"--model={spec.class_path}", *_init_args("model", spec.hparams)]
+    if data_name is None and spec is not None:
+        dspec = catalog.get_data_spec(spec.data)
+        prefix += [f"--data={dspec.class_path}", *_init_args("data", {**dspec.hparams, **spec.data_hparams})]
+    elif data_name is not None:
+        if "." in data_name or data_name.startswith("{"):
+            prefix.append(f"--data={data_name}")
+        else:
+            dspec = catalog.get_data_spec(data_name)
+            prefix += [f"--data={dspec.class_path}", *_init_args("data", dspec.hparams)]
+    return [sub, *prefix, *rest]
+
+
+def _lightning_cli(argv: list[str]) -> Any:
+    """Build and run the LightningCLI (imports torch and Lightning only when training)."""
+    import lightning.pytorch as pl
+    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.loggers import CSVLogger
+
+    class DltoolkitCLI(LightningCLI):
+        """LightningCLI whose model learns ``input_shape``/``num_classes`` from the data module."""
+
+        def before_instantiate_classes(self) -> None:
+            config = self.config[self.subcommand] if self.subcommand else self.config
+            link_data_to_model(config)
+
+    sys.argv = sys.argv[:1]  # the arguments go in `args`; LightningCLI warns when both are set
+    return DltoolkitCLI(
+        model_class=pl.LightningModule,
+        datamodule_class=pl.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        args=argv,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={"logger": {"class_path": f"{CSVLogger.__module__}.CSVLogger", "init_args": {"save_dir": "."}}},
+        auto_configure_optimizers=False,
+        parser_kwargs={"prog": "dltoolkit"},
+    )
+
+
+def link_data_to_model(config: Any) -> None:
+    """Set the model's ``input_shape``/``num_classes`` from the data module named in ``config``.
+
+    The data module is constructed (cheap: nothing is read until ``setup``) to ask it; the values land in
+    the config, so the saved ``config.yaml`` reproduces the run as it was.
+    """
+    from jsonargparse import Namespace
+
+    from dltoolkit.catalog import DATA_LINKED, init_parameters
+
+    model, data = config.get("model"), config.get("data")
+    if not isinstance(model, Namespace) or not isinstance(data, Namespace) or not data.get("class_path"):
+        return
+    model_params = init_parameters(import_object(model.class_path))
+    wanted = [p for p in DATA_LINKED if p in model_params]
+    if not wanted:
+        return
+    data_cls = import_object(data.class_path)
+    init_args = data.get("init_args")
+    dm = data_cls(**(init_args.as_dict() if isinstance(init_args, Namespace) else {}))
+    if model.get("init_args") is None:
+        model.init_args = Namespace()
+    for p in wanted:
+        if hasattr(dm, p):
+            value = getattr(dm, p)
+            model.init_args[p] = list(value) if isinstance(value, tuple) else value
+
+
+def import_object(path: str) -> Any:
+    """The object a dotted ``module.Name`` path names: ``import_object("dltoolkit.models.mlp.MLP")``."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _list_models(argv: list[str]) -> int:
+    from dltoolkit import catalog
+
+    ap = argparse.ArgumentParser(prog="dltoolkit models", description="List the models of the catalog.")
+    ap.add_argument("pattern", nargs="?", help="glob over names, e.g. 'res*'")
+    ap.add_argument("--topic", choices=list(catalog.TOPICS), help="only this curriculum section")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = ap.parse_args(argv)
+    rows = []
+    for name in catalog.list_models(args.pattern, topic=args.topic):
+        spec = catalog.get_spec(name)
+        t = spec.target
+        target = f"{t.metric} {'≥' if t.mode == 'max' else '≤'} {t.threshold:g} in {t.max_seconds:g} s" if t else "-"
+        rows.append({"name": name, "topic": spec.topic, "data": spec.data, "target": target, "description": spec.description})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(rows, ["name", "topic", "data", "target", "description"])
+    return 0
+
+
+def _list_data(argv: list[str]) -> int:
+    from dltoolkit import catalog
+
+    ap = argparse.ArgumentParser(prog="dltoolkit data", description="List the registered data modules.")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    rows = [{"name": n, "description": catalog.get_data_spec(n).description} for n in catalog.list_data()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print_table(rows, ["name", "description"])
+    return 0
+
+
+def _bench(argv: list[str]) -> int:
+    import importlib
+
+    names = ("quality", "overhead")
+    if not argv or argv[0] not in names:
+        print(f"usage: dltoolkit bench {{{','.join(names)}}} [options]", file=sys.stderr)
+        return 2
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "benchmarks" / f"{argv[0]}.py").exists():
+        print("dltoolkit bench: the benchmarks/ folder ships with the source checkout; run from a clone", file=sys.stderr)
+        return 2
+    sys.path.insert(0, str(root))
+    module = importlib.import_module(f"benchmarks.{argv[0]}")
+    return int(module.main(argv[1:]) or 0)
+
+
+def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Print ``rows`` as a plain aligned table (what `dltoolkit models` and the benchmarks show)."""
+    cells = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    print(" | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    for row in cells:
+        print(" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``dltoolkit`` command: ``main(["models", "--topic", "cnn"])``."""
+    from dltoolkit.catalog import UnknownNameError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    try:
+        if argv[0] == "models":
+            return _list_models(argv[1:])
+        if argv[0] == "data":
+            return _list_data(argv[1:])
+        if argv[0] == "bench":
+            return _bench(argv[1:])
+        if argv[0] not in LIGHTNING_SUBCOMMANDS:
+            print(f"dltoolkit: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
+            return 2
+        _lightning_cli(expand_catalog_names(argv))
+    except (UnknownNameError, FileNotFoundError, ValueError) as exc:
+        print(f"dltoolkit: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""The base of every image classifier: loss, metrics, optimiser and schedule as hyperparameters.
+
+A subclass builds ``self.net`` (a module mapping ``(B, *input_shape)`` to logits ``(B, num_classes)``)
+and nothing else; the training, validation and test steps, the logged metric names
+(``train/loss``, ``val/loss``, ``val/acc``, ``test/acc`` …) and ``configure_optimizers`` are here::
+
+    class Linear(ImageClassifier):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(self.input_shape), self.num_classes))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from dltoolkit.training.losses import LossName, build_loss
+from dltoolkit.training.optim import OptimizerName, ScheduleName, build_optimizer, build_schedule
+
+
+class ImageClassifier(pl.LightningModule):
+    """Image classifier base.
+
+    Args:
+        input_shape: ``(C, H, W)`` of one input image (set from the data module by the CLI).
+        num_classes: number of classes (set from the data module by the CLI).
+        loss: ``cross_entropy``, ``mse`` (on softmax probabilities) or ``nll``.
+        label_smoothing: ε of label smoothing, in [0, 1).
+        optimizer: ``sgd``, ``adam``, ``adamw`` or ``rmsprop``.
+        lr: learning rate (the peak rate for ``onecycle``).
+        weight_decay: L2 penalty (decoupled for ``adamw``).
+        momentum: momentum of SGD and RMSprop.
+        nesterov: Nesterov momentum for SGD.
+        scheduler: learning-rate schedule: ``none``, ``step``, ``cosine``, ``onecycle`` or ``plateau``.
+        warmup_epochs: epochs of linear warm-up before the schedule.
+        step_epochs: epochs between decays for ``step`` (and twice the patience for ``plateau``).
+        gamma: decay factor for ``step`` and ``plateau``.
+        early_stopping_patience: stop after this many epochs without a better ``val/loss`` (0: never).
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] = (1, 8, 8),
+        num_classes: int = 10,
+        loss: LossName = "cross_entropy",
+        label_smoothing: float = 0.0,
+        optimizer: OptimizerName = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        nesterov: bool = False,
+        scheduler: ScheduleName = "none",
+        warmup_epochs: float = 0.0,
+        step_epochs: int = 10,
+        gamma: float = 0.1,
+        early_stopping_patience: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()  # collects the subclass's __init__ arguments too
+        self.input_shape = tuple(int(d) for d in input_shape)
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {tuple(input_shape)}")
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        self.num_classes = num_classes
+        self.criterion = build_loss(loss, label_smoothing)
+        self.example_input_array = torch.zeros(2, *self.input_shape)
+        # one metric object per stage: torchmetrics accumulates over the epoch, no mixing of stages
+        self.train_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.test_acc = MulticlassAccuracy(num_classes, average="micro")
+        self.net: nn.Module = nn.Identity()  # replaced by the subclass
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits ``(B, num_classes)`` of images ``(B, C, H, W)``; a wrong shape is a ``ValueError``."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"{type(self).__name__} expects input of shape (B, {', '.join(map(str, self.input_shape))}), "
+                f"got {tuple(x.shape)}"
+            )
+        return self.net(x)
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        acc = getattr(self, f"{stage}_acc")
+        acc(logits, y)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=stage != "test")
+        self.log(f"{stage}/acc", acc, on_step=False, on_epoch=True, prog_bar=stage != "train")
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Any, batch_idx: int) -> Tensor:
+        x = batch[0] if isinstance(batch, list | tuple) else batch
+        return self(x).softmax(-1)
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        opt = build_optimizer(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, hp.momentum, hp.nesterov)
+        total = int(self.trainer.estimated_stepping_batches)
+        epochs = max(1, self.trainer.max_epochs or 1)
+        schedule = build_schedule(
+            opt,
+            hp.scheduler,
+            total_steps=total,
+            steps_per_epoch=max(1, total // epochs),
+            warmup_epochs=hp.warmup_epochs,
+            step_epochs=hp.step_epochs,
+            gamma=hp.gamma,
+        )
+        return opt if schedule is None else {"optimizer": opt, "lr_scheduler": schedule}
+
+    def configure_callbacks(self) -> list[Callback]:
+        if self.hparams.early_stopping_patience > 0:
+            return [EarlyStopping("val/loss", patience=self.hparams.early_stopping_patience)]
+        return []
+
+    def on_fit_start(self) -> None:
+        n = sum(p.numel() for p in self.parameters())
+        if not self.trainer.fast_dev_run:
+            self.print(f"{type(self).__name__}: {n / 1e3:.1f}k parameters")

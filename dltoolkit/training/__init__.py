@@ -1,0 +1,1 @@
+"""Training choices shared by every model: losses, optimisers, schedules, trainer defaults."""
