@@ -112,7 +112,7 @@ class ModelSpec:
     description: str = ""
 
     def create(self, **overrides: Any) -> Any:
-        """Instantiate the model with the spec's defaults, then ``overrides`` (``None`` values are dropped)."""
+        """Instantiate the model with the spec's defaults, then ``overrides`` (``None`` values dropped)."""
         kwargs = {**self.hparams, **{k: v for k, v in overrides.items() if v is not None}}
         return self.cls(**kwargs)
 

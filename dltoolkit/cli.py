@@ -115,7 +115,9 @@ def _lightning_cli(argv: list[str]) -> Any:
         args=argv,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"logger": {"class_path": f"{CSVLogger.__module__}.CSVLogger", "init_args": {"save_dir": "."}}},
+        trainer_defaults={
+            "logger": {"class_path": f"{CSVLogger.__module__}.CSVLogger", "init_args": {"save_dir": "."}}
+        },
         auto_configure_optimizers=False,
         parser_kwargs={"prog": "dltoolkit"},
     )
@@ -169,8 +171,20 @@ def _list_models(argv: list[str]) -> int:
     for name in catalog.list_models(args.pattern, topic=args.topic):
         spec = catalog.get_spec(name)
         t = spec.target
-        target = f"{t.metric} {'≥' if t.mode == 'max' else '≤'} {t.threshold:g} in {t.max_seconds:g} s" if t else "-"
-        rows.append({"name": name, "topic": spec.topic, "data": spec.data, "target": target, "description": spec.description})
+        target = (
+            f"{t.metric} {'≥' if t.mode == 'max' else '≤'} {t.threshold:g} in {t.max_seconds:g} s"
+            if t
+            else "-"
+        )
+        rows.append(
+            {
+                "name": name,
+                "topic": spec.topic,
+                "data": spec.data,
+                "target": target,
+                "description": spec.description,
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -201,7 +215,10 @@ def _bench(argv: list[str]) -> int:
         return 2
     root = Path(__file__).resolve().parents[1]
     if not (root / "benchmarks" / f"{argv[0]}.py").exists():
-        print("dltoolkit bench: the benchmarks/ folder ships with the source checkout; run from a clone", file=sys.stderr)
+        print(
+            "dltoolkit bench: the benchmarks/ folder ships with the source checkout; run from a clone",
+            file=sys.stderr,
+        )
         return 2
     sys.path.insert(0, str(root))
     module = importlib.import_module(f"benchmarks.{argv[0]}")

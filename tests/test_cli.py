@@ -16,7 +16,12 @@ from dltoolkit.cli import expand_catalog_names
 def dltoolkit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     return subprocess.run(
-        [sys.executable, "-m", "dltoolkit.cli", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=240
+        [sys.executable, "-m", "dltoolkit.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
     )
 
 
@@ -70,14 +75,24 @@ def test_models_command_lists_and_filters(tmp_path: Path) -> None:
     ("args", "message"),
     [
         (["fit", "--model", "resnt"], "unknown model 'resnt'; did you mean 'resnet'"),
-        (["fit", "--model", "mlp", "--data", "digitz"], "unknown data module 'digitz'; did you mean 'digits'"),
-        (["fit", "--model", "mlp", "--data", "mnist", "--data.root", "/nonexistent/mnist"], "/nonexistent/mnist"),
+        (
+            ["fit", "--model", "mlp", "--data", "digitz"],
+            "unknown data module 'digitz'; did you mean 'digits'",
+        ),
+        (
+            ["fit", "--model", "mlp", "--data", "mnist", "--data.root", "/nonexistent/mnist"],
+            "/nonexistent/mnist",
+        ),
         (["fit", "--model", "mlp", "--model.activation", "swishy"], "activation"),
         (["train"], "unknown command 'train'"),
     ],
 )
 def test_bad_input_is_a_clear_error(args: list[str], message: str, tmp_path: Path) -> None:
-    res = dltoolkit(*args, "--trainer.fast_dev_run", "true", cwd=tmp_path) if args[0] == "fit" else dltoolkit(*args, cwd=tmp_path)
+    res = (
+        dltoolkit(*args, "--trainer.fast_dev_run", "true", cwd=tmp_path)
+        if args[0] == "fit"
+        else dltoolkit(*args, cwd=tmp_path)
+    )
     assert res.returncode != 0
     assert message in res.stderr, res.stderr[-2000:]
     assert "Traceback" not in res.stderr

@@ -34,14 +34,18 @@ def test_output_shape(name: str) -> None:
 def test_wrong_input_shape_names_the_expected_one(name: str) -> None:
     model, dm = _model_and_data(name)
     c, h, w = dm.input_shape
-    with pytest.raises(ValueError, match=rf"expects input of shape \(B, {c}, {h}, {w}\), got \(2, {c + 2}, {h}, {w}\)"):
+    with pytest.raises(
+        ValueError, match=rf"expects input of shape \(B, {c}, {h}, {w}\), got \(2, {c + 2}, {h}, {w}\)"
+    ):
         model(torch.rand(2, c + 2, h, w))
     with pytest.raises(ValueError, match="expects input of shape"):
         model(torch.rand(c, h, w))  # a single image without its batch axis
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_fast_dev_run_fit_and_exact_checkpoint_round_trip(name: str, fast_trainer: Any, tmp_path: Path) -> None:
+def test_fast_dev_run_fit_and_exact_checkpoint_round_trip(
+    name: str, fast_trainer: Any, tmp_path: Path
+) -> None:
     model, dm = _model_and_data(name)
     trainer = fast_trainer(fast_dev_run=2)
     before = [p.detach().clone() for p in model.parameters()]

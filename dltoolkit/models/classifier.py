@@ -112,8 +112,10 @@ class ImageClassifier(pl.LightningModule):
         return self(x).softmax(-1)
 
     def configure_optimizers(self) -> Any:
-        hp = self.hparams
-        opt = build_optimizer(self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, hp.momentum, hp.nesterov)
+        hp: Any = self.hparams  # an AttributeDict of the __init__ arguments
+        opt = build_optimizer(
+            self.parameters(), hp.optimizer, hp.lr, hp.weight_decay, hp.momentum, hp.nesterov
+        )
         total = int(self.trainer.estimated_stepping_batches)
         epochs = max(1, self.trainer.max_epochs or 1)
         schedule = build_schedule(
@@ -128,11 +130,12 @@ class ImageClassifier(pl.LightningModule):
         return opt if schedule is None else {"optimizer": opt, "lr_scheduler": schedule}
 
     def configure_callbacks(self) -> list[Callback]:
-        if self.hparams.early_stopping_patience > 0:
-            return [EarlyStopping("val/loss", patience=self.hparams.early_stopping_patience)]
+        patience: int = self.hparams["early_stopping_patience"]
+        if patience > 0:
+            return [EarlyStopping("val/loss", patience=patience)]
         return []
 
     def on_fit_start(self) -> None:
         n = sum(p.numel() for p in self.parameters())
-        if not self.trainer.fast_dev_run:
+        if not getattr(self.trainer, "fast_dev_run", False):
             self.print(f"{type(self).__name__}: {n / 1e3:.1f}k parameters")

@@ -1,6 +1,6 @@
 """Perceptron and multilayer perceptron (curriculum 3).
 
-    model = MLP(hidden_sizes=(256, 128), activation="gelu", dropout=0.1, batch_norm=True, init="kaiming")
+model = MLP(hidden_sizes=(256, 128), activation="gelu", dropout=0.1, batch_norm=True, init="kaiming")
 """
 
 from __future__ import annotations
@@ -34,21 +34,23 @@ def init_weights(module: nn.Module, scheme: str, activation: str = "relu") -> No
     """
     if scheme == "default":
         return
-    gain_name = {"leaky_relu": "leaky_relu", "tanh": "tanh", "sigmoid": "sigmoid"}.get(activation, "relu")
+    gain_name: Any = activation if activation in ("leaky_relu", "tanh", "sigmoid") else "relu"
     for m in module.modules():
         if not isinstance(m, nn.Linear | nn.Conv2d):
             continue
         if scheme == "xavier":
             nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain(gain_name))
         elif scheme == "kaiming":
-            nonlinearity = "leaky_relu" if gain_name == "leaky_relu" else "relu"
+            nonlinearity: Any = "leaky_relu" if gain_name == "leaky_relu" else "relu"
             nn.init.kaiming_normal_(m.weight, nonlinearity=nonlinearity)
         elif scheme == "orthogonal":
             nn.init.orthogonal_(m.weight, gain=nn.init.calculate_gain(gain_name))
         elif scheme == "normal":
             nn.init.normal_(m.weight, std=0.01)
         else:
-            raise ValueError(f"unknown init {scheme!r}; expected default, xavier, kaiming, orthogonal or normal")
+            raise ValueError(
+                f"unknown init {scheme!r}; expected default, xavier, kaiming, orthogonal or normal"
+            )
         if m.bias is not None:
             nn.init.zeros_(m.bias)
 

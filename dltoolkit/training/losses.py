@@ -1,8 +1,8 @@
 """Classification losses selectable by name.
 
-    >>> loss = build_loss("cross_entropy", label_smoothing=0.1)
-    >>> loss(torch.zeros(4, 10), torch.tensor([0, 1, 2, 3])).item() > 0
-    True
+>>> loss = build_loss("cross_entropy", label_smoothing=0.1)
+>>> loss(torch.zeros(4, 10), torch.tensor([0, 1, 2, 3])).item() > 0
+True
 """
 
 from __future__ import annotations

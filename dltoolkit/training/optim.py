@@ -1,7 +1,7 @@
-"""Optimisers and learning-rate schedules selectable by name, as Lightning's ``configure_optimizers`` wants them.
+"""Optimisers and learning-rate schedules selectable by name, in the form ``configure_optimizers`` returns.
 
-    opt, sched = build_optimizer(model.parameters(), "sgd", lr=0.1, momentum=0.9, nesterov=True), None
-    config = build_schedule(opt, "cosine", total_steps=1000, steps_per_epoch=100, warmup_epochs=1)
+opt, sched = build_optimizer(model.parameters(), "sgd", lr=0.1, momentum=0.9, nesterov=True), None
+config = build_schedule(opt, "cosine", total_steps=1000, steps_per_epoch=100, warmup_epochs=1)
 """
 
 from __future__ import annotations
@@ -64,12 +64,17 @@ def build_schedule(
     if name == "none" and warmup_epochs <= 0:
         return None
     if name == "plateau":
-        plateau = sched.ReduceLROnPlateau(optimizer, mode="min", factor=gamma, patience=max(1, step_epochs // 2))
+        plateau = sched.ReduceLROnPlateau(
+            optimizer, mode="min", factor=gamma, patience=max(1, step_epochs // 2)
+        )
         return {"scheduler": plateau, "interval": "epoch", "monitor": monitor}
     total_steps = max(1, total_steps)
     if name == "onecycle":
         max_lrs = [g["lr"] for g in optimizer.param_groups]
-        return {"scheduler": sched.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total_steps), "interval": "step"}
+        return {
+            "scheduler": sched.OneCycleLR(optimizer, max_lr=max_lrs, total_steps=total_steps),
+            "interval": "step",
+        }
     warmup = int(warmup_epochs * steps_per_epoch)
     if name == "none":
         main: sched.LRScheduler = sched.LambdaLR(optimizer, lambda _: 1.0)

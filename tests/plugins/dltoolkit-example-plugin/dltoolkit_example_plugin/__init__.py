@@ -27,4 +27,6 @@ class SoftmaxRegression(ImageClassifier):
 
     def __init__(self, bias: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(self.input_shape), self.num_classes, bias=bias))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(math.prod(self.input_shape), self.num_classes, bias=bias)
+        )
