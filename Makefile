@@ -23,10 +23,12 @@ $(STAMP):
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# default_url makes the printed URL (and /) open the welcome notebook: with --no-browser, a file given
+# as an argument would only reach a browser that Jupyter opens itself.
 lab: install
-	@echo "Starting JupyterLab on http://127.0.0.1:$(LAB_PORT)/lab (the URL with its token follows)"
+	@echo "Starting JupyterLab on http://127.0.0.1:$(LAB_PORT) (open the URL with its token printed below)"
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) $(ROOT_FLAG) \
-		--ServerApp.root_dir=$(CURDIR) notebooks/welcome.ipynb
+		'--ServerApp.root_dir=$(CURDIR)' --LabApp.default_url=/lab/tree/notebooks/welcome.ipynb
 
 lint: install
 	$(BIN)/ruff check dltoolkit tests benchmarks
