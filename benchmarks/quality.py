@@ -63,12 +63,19 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     quiet_lightning()
     names = args.models or [n for n in list_models() if get_spec(n).target is not None]
+    from tqdm import tqdm
+
     rows, records = [], []
+    bar = tqdm(total=len(names) * args.seeds, desc="quality", unit="run")  # on stderr, beside the table
     for name in names:
         spec = get_spec(name)
         target = spec.target
         assert target is not None
-        runs = [train_once(name, seed) for seed in range(args.seeds)]
+        runs = []
+        for seed in range(args.seeds):
+            bar.set_postfix_str(f"{name} seed {seed}")
+            runs.append(train_once(name, seed))
+            bar.update()
         mean, std = mean_std([r["value"] for r in runs])
         secs = max(r["seconds"] for r in runs)
         passed = target.reached(mean) and secs <= target.max_seconds * 1.05
@@ -92,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print_table(rows[-1:], list(rows[-1]))  # progress: one line per model as it finishes
         print()
+    bar.close()
     print_table(rows, list(rows[0]))
     path = write_json("quality", {"seeds": args.seeds, "models": records}, args.out)
     print(f"\nwrote {path}")
