@@ -181,7 +181,8 @@ class ImageDataModule(pl.LightningDataModule, ABC):
 
     def describe(self) -> dict[str, Any]:
         """Shape, classes and split sizes (after ``setup``): what the launch form and README show."""
-        sizes = {k: len(v) for k, v in (("train", self.train_set), ("val", self.val_set), ("test", self.test_set)) if v is not None}  # type: ignore[arg-type]
+        splits = (("train", self.train_set), ("val", self.val_set), ("test", self.test_set))
+        sizes = {k: len(v) for k, v in splits if v is not None}  # type: ignore[arg-type]
         return {"input_shape": list(self.input_shape), "classes": self.classes, "sizes": sizes}
 
 

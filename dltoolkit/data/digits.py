@@ -1,7 +1,9 @@
-"""scikit-learn's handwritten digits: 1,797 8×8 grey images, 10 classes; the offline default data set.
+"""scikit-learn's handwritten digits: 1,797 8x8 grey images, 10 classes; the offline default data set.
 
-    dm = DigitsDataModule()            # 8×8, as shipped
-    dm = DigitsDataModule(resize=28)   # upsampled to MNIST's 28×28 for LeNet-style networks
+Registered twice, as ``digits`` and ``digits28``::
+
+    dm = DigitsDataModule()            # 8x8, as shipped
+    dm = DigitsDataModule(resize=28)   # upsampled to MNIST's 28x28 for LeNet-style networks
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from dltoolkit.data.base import ImageDataModule, TensorImages
 
 
 @register_data("digits")
-@register_data("digits28", resize=28, description="scikit-learn digits upsampled to 28×28")
+@register_data("digits28", resize=28, description="scikit-learn digits upsampled to 28x28")
 class DigitsDataModule(ImageDataModule):
-    """scikit-learn's handwritten digits (8×8, 10 classes, 1,797 images; ships with scikit-learn).
+    """scikit-learn's handwritten digits (8x8, 10 classes, 1,797 images; ships with scikit-learn).
 
     Args:
         resize: side of the square images fed to the model (8 is the native size; bilinear upsampling).
@@ -43,5 +45,6 @@ class DigitsDataModule(ImageDataModule):
         bunch = load_digits()
         images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
         if self.resize != 8:
-            images = F.interpolate(images, size=self.resize, mode="bilinear", align_corners=False).clamp_(0, 1)
+            images = F.interpolate(images, size=self.resize, mode="bilinear", align_corners=False)
+            images = images.clamp_(0, 1)
         return TensorImages(images, torch.tensor(bunch.target)), None

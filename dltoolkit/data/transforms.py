@@ -5,7 +5,7 @@
     torch.Size([1, 28, 28])
 
 Each name is one transform on a float image ``(C, H, W)`` in [0, 1]; a comma-separated list applies
-them in order. Sizes adapt to the image (a 4-pixel crop padding on 32×32, 1 pixel on 8×8).
+them in order. Sizes adapt to the image (a 4-pixel crop padding on 32x32, 1 pixel on 8x8).
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ class SizeAware:
     """Builds the wrapped transform on first use, once the image size is known."""
 
     def __init__(self, make: Callable[[int], Callable[[Tensor], Tensor]]) -> None:
-        self.make, self.built = make, None
+        self.make = make
+        self.built: Callable[[Tensor], Tensor] | None = None
         self.size = -1
 
     def __call__(self, x: Tensor) -> Tensor:
