@@ -10,11 +10,12 @@ LAB_PORT ?= 8888
 # Jupyter refuses to run as root unless told to; CI and containers run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install lab test lint format bench clean
+.PHONY: install system-data lab test lint format bench clean
 
 install: $(STAMP)
 
 $(STAMP):
+	@$(MAKE) --no-print-directory system-data
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
@@ -25,6 +26,16 @@ $(STAMP):
 
 # default_url makes the printed URL (and /) open the welcome notebook: with --no-browser, a file given
 # as an argument would only reach a browser that Jupyter opens itself.
+# Offline data from Debian packages (see ../shared/DATA.md): the real Fashion-MNIST IDX files, read by the
+# fashion_mnist data module and its real-data test. Needs root and apt-get; skipped with a note otherwise.
+FASHION_DIR := /usr/share/datasets/fashion-mnist
+system-data:
+	@if [ -d $(FASHION_DIR) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null) \
+		|| echo "note: could not install dataset-fashion-mnist; the real Fashion-MNIST test will be skipped"; \
+	else echo "note: $(FASHION_DIR) missing (apt-get install dataset-fashion-mnist); its test will be skipped"; fi
+
 lab: install
 	@echo "Starting JupyterLab on http://127.0.0.1:$(LAB_PORT) (open the URL with its token printed below)"
 	$(BIN)/jupyter lab --no-browser --ip=127.0.0.1 --port=$(LAB_PORT) $(ROOT_FLAG) \

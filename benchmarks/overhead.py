@@ -1,6 +1,6 @@
 """How much does dltoolkit (Lightning + the catalog's module) cost over a plain PyTorch loop?
 
-    python -m benchmarks.overhead                       # mlp and lenet, 5 repeats
+    python -m benchmarks.overhead                       # mlp, lenet and resnet, 5 repeats
     dltoolkit bench overhead --models resnet --epochs 2 --repeats 3
 
 The same network (the very same initial weights), the same data loader (same seeded order), batch
@@ -111,9 +111,9 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="dltoolkit bench overhead", description=__doc__.split("\n")[0])
     ap.add_argument(
-        "--models", nargs="*", default=["mlp", "lenet"], help="catalog names (default: mlp lenet)"
+        "--models", nargs="*", default=["mlp", "lenet", "resnet"], help="catalog names (default: mlp lenet resnet)"
     )
-    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--out", help="JSON path (default benchmarks/results/overhead.json)")

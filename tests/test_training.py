@@ -166,3 +166,24 @@ def test_mlp_options_build_what_they_say() -> None:
         create_model("mlp", activation="swishy")
     with pytest.raises(ValueError, match="dropout must be in"):
         create_model("mlp", dropout=1.5)
+
+
+def test_logged_metrics_match_a_manual_evaluation(fast_trainer: Any) -> None:
+    import torch.nn.functional as F
+
+    dm = create_data("digits", batch_size=50)  # 359 test images: the last batch is smaller
+    model = create_model("mlp", data=dm, hidden_sizes=[32])
+    trainer = fast_trainer(max_epochs=2, log_every_n_steps=5)
+    trainer.fit(model, dm)
+    assert {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc"} <= set(trainer.callback_metrics)
+    (res,) = trainer.test(model, dm, verbose=False)
+    model.eval()
+    correct, loss_sum, n = 0, 0.0, 0
+    with torch.no_grad():
+        for x, y in dm.test_dataloader():
+            logits = model(x)
+            correct += int((logits.argmax(-1) == y).sum())
+            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+            n += len(y)
+    assert res["test/acc"] == pytest.approx(correct / n, abs=1e-6)
+    assert res["test/loss"] == pytest.approx(loss_sum / n, rel=1e-5)  # weighted by batch size
