@@ -111,7 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="dltoolkit bench overhead", description=__doc__.split("\n")[0])
     ap.add_argument(
-        "--models", nargs="*", default=["mlp", "lenet", "resnet"], help="catalog names (default: mlp lenet resnet)"
+        "--models",
+        nargs="*",
+        default=["mlp", "lenet", "resnet"],
+        help="catalog names (default: mlp lenet resnet)",
     )
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5)

@@ -175,7 +175,9 @@ def test_logged_metrics_match_a_manual_evaluation(fast_trainer: Any) -> None:
     model = create_model("mlp", data=dm, hidden_sizes=[32])
     trainer = fast_trainer(max_epochs=2, log_every_n_steps=5)
     trainer.fit(model, dm)
-    assert {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc"} <= set(trainer.callback_metrics)
+    assert {"train/loss", "train/loss_epoch", "train/acc", "val/loss", "val/acc"} <= set(
+        trainer.callback_metrics
+    )
     (res,) = trainer.test(model, dm, verbose=False)
     model.eval()
     correct, loss_sum, n = 0, 0.0, 0

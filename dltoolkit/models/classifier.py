@@ -77,7 +77,9 @@ class ImageClassifier(pl.LightningModule):
         # one metric object per stage, so stages never mix; the loss already checks the labels, so
         # torchmetrics' own per-batch argument validation is skipped
         for stage in ("train", "val", "test"):
-            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False))
+            setattr(
+                self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+            )
             setattr(self, f"{stage}_loss", MeanMetric())
         self.net: nn.Module = nn.Identity()  # replaced by the subclass
 
@@ -98,7 +100,8 @@ class ImageClassifier(pl.LightningModule):
         # `self.log` call costs about a millisecond on CPU, a third of a small model's whole step.
         getattr(self, f"{stage}_acc").update(logits.detach(), y)
         getattr(self, f"{stage}_loss").update(loss.detach(), weight=len(y))
-        if stage == "train" and (self.global_step + 1) % max(1, self.trainer.log_every_n_steps) == 0:
+        every: int = getattr(self.trainer, "log_every_n_steps", 50)  # set by the Trainer at run time
+        if stage == "train" and (self.global_step + 1) % max(1, every) == 0:
             # step values only where the logger writes them anyway (Trainer's log_every_n_steps)
             self.log("train/loss", loss, prog_bar=True)
         return loss
