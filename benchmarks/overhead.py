@@ -78,7 +78,10 @@ def measure(name: str, epochs: int, repeats: int, batch_size: int) -> dict[str, 
         pl.seed_everything(rep, verbose=False)
         dm = create_data(spec.data, **{**spec.data_hparams, "batch_size": batch_size, "augment": "none"})
         dm.setup("fit")
-        template = create_model(name, data=dm, scheduler="none", optimizer="adam")
+        # the baseline is plain Adam on plain cross-entropy: switch off what the catalog entry adds
+        template = create_model(
+            name, data=dm, scheduler="none", optimizer="adam", weight_decay=0.0, label_smoothing=0.0
+        )
         lr = float(template.hparams.lr)
         for which in order:
             model = copy.deepcopy(template)  # every side starts from the same weights
