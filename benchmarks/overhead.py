@@ -5,7 +5,8 @@
 
 The same network (the very same initial weights), the same data loader (same seeded order), batch
 size, optimiser and epochs are trained twice in one process, alternating which goes first, several
-times: once by ``Trainer.fit`` on the catalog model and once by a hand-written loop. Both train only
+times: once by ``Trainer.fit`` on the catalog model and once by a hand-written loop (and, to show
+Lightning's own share, by ``Trainer.fit`` on a bare LightningModule around the same network). Both train only
 (no validation), in the lean setting (no logger, checkpoint or progress bar); a second dltoolkit time
 with what `dltoolkit fit` writes (CSV metrics and a checkpoint) is reported beside it. Prints the
 median time ratio (target ≤ 1.10) and each side's final training loss (they must agree).
@@ -41,6 +42,31 @@ def plain_loop(net: Any, loader: Any, epochs: int, lr: float) -> float:
     return total / batches
 
 
+def bare_lightning_module(net: Any, lr: float) -> Any:
+    """The least a LightningModule can be: forward, cross-entropy, Adam; no metrics, no logging.
+
+    Trained by the same ``Trainer`` as dltoolkit's model, it separates Lightning's own per-step cost
+    (hooks, closure) from what dltoolkit's module adds (metrics, input checks).
+    """
+    import lightning.pytorch as pl
+    import torch
+    import torch.nn.functional as F
+
+    class Bare(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def training_step(self, batch: Any, batch_idx: int) -> Any:
+            x, y = batch
+            return F.cross_entropy(self.net(x), y)
+
+        def configure_optimizers(self) -> Any:
+            return torch.optim.Adam(self.parameters(), lr=lr)
+
+    return Bare()
+
+
 def dltoolkit_fit(model: Any, dm: Any, epochs: int, lean: bool, root: str) -> float:
     """Train the catalog model with ``Trainer.fit``; returns the last epoch's mean loss."""
     import lightning.pytorch as pl
@@ -60,7 +86,8 @@ def dltoolkit_fit(model: Any, dm: Any, epochs: int, lean: bool, root: str) -> fl
         **extra,
     )
     trainer.fit(model, dm)
-    return float(trainer.callback_metrics["train/loss_epoch"])
+    metrics = trainer.callback_metrics
+    return float(metrics["train/loss_epoch"]) if "train/loss_epoch" in metrics else float("nan")
 
 
 def measure(name: str, epochs: int, repeats: int, batch_size: int) -> dict[str, Any]:
@@ -71,10 +98,11 @@ def measure(name: str, epochs: int, repeats: int, batch_size: int) -> dict[str, 
     from dltoolkit.catalog import create_data, create_model, get_spec
 
     spec = get_spec(name)
-    times: dict[str, list[float]] = {"plain": [], "dltoolkit": [], "defaults": []}
+    times: dict[str, list[float]] = {"plain": [], "lightning": [], "dltoolkit": [], "defaults": []}
     losses: dict[str, float] = {}
     for rep in range(repeats):
-        order = ["plain", "dltoolkit", "defaults"] if rep % 2 == 0 else ["defaults", "dltoolkit", "plain"]
+        order = ["plain", "lightning", "dltoolkit", "defaults"]
+        order = order if rep % 2 == 0 else order[::-1]
         pl.seed_everything(rep, verbose=False)
         dm = create_data(spec.data, **{**spec.data_hparams, "batch_size": batch_size, "augment": "none"})
         dm.setup("fit")
@@ -89,6 +117,11 @@ def measure(name: str, epochs: int, repeats: int, batch_size: int) -> dict[str, 
             start = time.perf_counter()
             if which == "plain":
                 loss = plain_loop(model.net, dm.train_dataloader(), epochs, lr)
+            elif which == "lightning":
+                with tempfile.TemporaryDirectory() as root:
+                    loss = dltoolkit_fit(
+                        bare_lightning_module(model.net, lr), dm, epochs, lean=True, root=root
+                    )
             else:
                 with tempfile.TemporaryDirectory() as root:
                     loss = dltoolkit_fit(model, dm, epochs, lean=which == "dltoolkit", root=root)
@@ -105,6 +138,7 @@ def measure(name: str, epochs: int, repeats: int, batch_size: int) -> dict[str, 
         "median_s": med,
         "ratio": med["dltoolkit"] / med["plain"],
         "ratio_defaults": med["defaults"] / med["plain"],
+        "ratio_bare_lightning": med["lightning"] / med["plain"],
         "final_loss": losses,
     }
 
@@ -132,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             "steps": r["steps"],
             "plain s": f"{r['median_s']['plain']:.2f}",
             "dltoolkit s": f"{r['median_s']['dltoolkit']:.2f}",
+            "bare Lightning ratio": f"{r['ratio_bare_lightning']:.3f}",
             "ratio": f"{r['ratio']:.3f}",
             "ratio (CSV log + checkpoint)": f"{r['ratio_defaults']:.3f}",
             "loss plain / dltoolkit": f"{r['final_loss']['plain']:.4f} / {r['final_loss']['dltoolkit']:.4f}",
