@@ -19,6 +19,13 @@ from dltoolkit.catalog import (
 )
 
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """Jupyter finds the server extension (``dltoolkit.server``) through this package-level hook."""
+    return [{"module": "dltoolkit.server"}]
+
+
 __all__ = [
     "TOPICS",
     "create_data",

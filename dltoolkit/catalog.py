@@ -21,6 +21,7 @@ import fnmatch
 import importlib
 import inspect
 import logging
+import threading
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -143,6 +144,7 @@ class DataSpec:
 _MODELS: dict[str, ModelSpec] = {}
 _DATA: dict[str, DataSpec] = {}
 _loaded = False
+_load_lock = threading.RLock()  # re-entrant: a plugin module may query the catalog while it loads
 
 T = TypeVar("T", bound=type)
 
@@ -210,15 +212,18 @@ def _load() -> None:
     global _loaded
     if _loaded:
         return
-    _loaded = True
-    for module in _BUILTIN_MODULES:
-        importlib.import_module(module)
-    for group in _ENTRY_POINT_GROUPS:
-        for ep in entry_points(group=group):
-            try:
-                ep.load()
-            except Exception as exc:  # a broken plugin must not take the built-ins down with it
-                log.warning("dltoolkit: plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
+    with _load_lock:  # the server lists the catalog from worker threads
+        if _loaded:
+            return
+        for module in _BUILTIN_MODULES:
+            importlib.import_module(module)
+        for group in _ENTRY_POINT_GROUPS:
+            for ep in entry_points(group=group):
+                try:
+                    ep.load()
+                except Exception as exc:  # a broken plugin must not take the built-ins down with it
+                    log.warning("dltoolkit: plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
+        _loaded = True
 
 
 def list_models(pattern: str | None = None, *, topic: str | None = None) -> list[str]:
@@ -419,3 +424,33 @@ def data_schema(name: str) -> dict[str, Any]:
     """JSON schema of the options of data module ``name``: ``data_schema("digits")["properties"]``."""
     spec = get_data_spec(name)
     return class_schema(spec.cls, spec.hparams)
+
+
+def describe_catalog() -> dict[str, Any]:
+    """Everything a front end needs to list and launch models, as JSON-ready data.
+
+    >>> sorted(describe_catalog())
+    ['data', 'models', 'topics']
+    """
+    models = []
+    for name in list_models():
+        spec = get_spec(name)
+        t = spec.target
+        models.append(
+            {
+                "name": name,
+                "topic": spec.topic,
+                "description": spec.description,
+                "class_path": spec.class_path,
+                "data": spec.data,
+                "data_defaults": {k: _jsonable(v) for k, v in spec.data_hparams.items()},
+                "target": None if t is None else {**t.__dict__},
+                "schema": hparam_schema(name),
+            }
+        )
+    data = [
+        {"name": n, "description": get_data_spec(n).description, "schema": data_schema(n)}
+        for n in list_data()
+    ]
+    topics = [{"key": k, "title": v, "models": list_models(topic=k)} for k, v in TOPICS.items()]
+    return {"topics": topics, "models": models, "data": data}

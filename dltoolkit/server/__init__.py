@@ -1,0 +1,19 @@
+"""The Jupyter server extension: dltoolkit's REST API under ``<base_url>/dltoolkit/api/``.
+
+Enabled on install by ``etc/jupyter/jupyter_server_config.d/dltoolkit.json`` (shipped in the wheel).
+Loading it imports neither torch nor Lightning: the handlers import the catalog on first request,
+so JupyterLab starts as fast with the extension as without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _load_jupyter_server_extension(server_app: Any) -> None:
+    """Add dltoolkit's routes to the running Jupyter server."""
+    from dltoolkit.server.handlers import routes
+
+    web_app = server_app.web_app
+    web_app.add_handlers(".*$", routes(web_app.settings["base_url"]))
+    server_app.log.info("dltoolkit: REST API at %sdltoolkit/api/", web_app.settings["base_url"])
