@@ -69,3 +69,20 @@ def test_loading_the_extension_imports_no_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+async def test_openapi_document_matches_the_routes(jp_fetch: Any) -> None:
+    from dltoolkit.server.handlers import routes
+
+    doc = json.loads((await jp_fetch("dltoolkit", "api", "openapi.json")).body)
+    assert doc["openapi"].startswith("3.")
+    documented = {(path, verb) for path, ops in doc["paths"].items() for verb in ops}
+    served = set()
+    for pattern, handler in routes("/"):
+        for verb in ("get", "post", "put", "patch", "delete"):
+            if getattr(handler, verb) is not getattr(tornado.web.RequestHandler, verb):
+                served.add((pattern, verb))  # the verbs the handler really implements
+    assert documented == served
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            assert "200" in op["responses"] and "403" in op["responses"]

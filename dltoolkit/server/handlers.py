@@ -17,7 +17,14 @@ from jupyter_server.utils import url_path_join
 
 
 class JSONHandler(APIHandler):
-    """Base of dltoolkit's handlers: JSON bodies in and out, JSON errors."""
+    """Base of dltoolkit's handlers: JSON bodies in and out, JSON errors.
+
+    A subclass sets ``path`` (below ``dltoolkit/api/``) and ``operations`` (its OpenAPI operations by
+    verb), which make its route and its part of the OpenAPI document.
+    """
+
+    path: str = ""
+    operations: dict[str, dict[str, Any]] = {}
 
     def write_json(self, payload: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -40,6 +47,14 @@ class JSONHandler(APIHandler):
 class CatalogHandler(JSONHandler):
     """``GET /dltoolkit/api/catalog``: topics, models (with hyperparameter schemas) and data modules."""
 
+    path = "catalog"
+    operations = {
+        "get": {
+            "summary": "The catalog: topics, models with hyperparameter schemas, data modules",
+            "responses": {"200": {"description": "the catalog", "content": {"application/json": {}}}},
+        }
+    }
+
     @tornado.web.authenticated
     async def get(self) -> None:
         from dltoolkit.catalog import describe_catalog
@@ -48,10 +63,63 @@ class CatalogHandler(JSONHandler):
         self.write_json(await asyncio.to_thread(describe_catalog))
 
 
+class OpenAPIHandler(JSONHandler):
+    """``GET /dltoolkit/api/openapi.json``: the OpenAPI 3.1 document of every route below."""
+
+    path = "openapi.json"
+    operations = {
+        "get": {
+            "summary": "This API's OpenAPI document",
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+        }
+    }
+
+    @tornado.web.authenticated
+    def get(self) -> None:
+        self.write_json(openapi_document())
+
+
+#: Every handler of the extension; its ``path`` is relative to ``<base_url>dltoolkit/api/``.
+HANDLERS: list[type[JSONHandler]] = [CatalogHandler, OpenAPIHandler]
+
+
 def routes(base_url: str) -> list[tuple[str, type[tornado.web.RequestHandler]]]:
     """Every route of the extension, under ``<base_url>dltoolkit/api/``."""
+    return [(url_path_join(base_url, "dltoolkit", "api", h.path), h) for h in HANDLERS]
 
-    def api(*parts: str) -> str:
-        return url_path_join(base_url, "dltoolkit", "api", *parts)
 
-    return [(api("catalog"), CatalogHandler)]
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, built from ``HANDLERS`` so that it cannot drift from the routes."""
+    error = {
+        "description": "an error",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+                    "required": ["code", "message"],
+                }
+            }
+        },
+    }
+    paths: dict[str, Any] = {}
+    for handler in HANDLERS:
+        ops = {}
+        for verb, op in handler.operations.items():
+            ops[verb] = {**op, "responses": {**op["responses"], "403": error, "default": error}}
+        paths[f"/dltoolkit/api/{handler.path}"] = ops
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "dltoolkit", "version": _version()},
+        "components": {
+            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "Authorization"}}
+        },
+        "security": [{"token": []}],
+        "paths": paths,
+    }
+
+
+def _version() -> str:
+    from dltoolkit import __version__
+
+    return __version__
