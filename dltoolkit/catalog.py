@@ -454,3 +454,28 @@ def describe_catalog() -> dict[str, Any]:
     ]
     topics = [{"key": k, "title": v, "models": list_models(topic=k)} for k, v in TOPICS.items()]
     return {"topics": topics, "models": models, "data": data}
+
+
+def schema_errors(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, str]:
+    """Per-field errors of ``values`` against a ``class_schema`` (empty when valid): what a form shows.
+
+    >>> schema_errors(hparam_schema("mlp"), {"dropout": "high"})
+    {'dropout': "'high' is not of type 'number'"}
+    """
+    from jsonschema import Draft7Validator
+
+    errors: dict[str, str] = {}
+    known = schema.get("properties", {})
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            errors[key] = f"unknown option; {hint}known: {', '.join(known)}"
+    for key in schema.get("required", []):
+        if key not in values:
+            errors[key] = "required"
+    checked = {k: v for k, v in values.items() if k in known}
+    per_field = {k: v for k, v in schema.items() if k not in ("required", "additionalProperties")}
+    for err in Draft7Validator(per_field).iter_errors(checked):
+        errors.setdefault(str(err.path[0]) if err.path else "", err.message)
+    return errors

@@ -135,3 +135,19 @@ def test_import_dltoolkit_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_schema_errors_are_per_field() -> None:
+    from dltoolkit.catalog import data_schema, schema_errors
+
+    schema = hparam_schema("mlp")
+    assert schema_errors(schema, {"lr": 0.01, "hidden_sizes": [8, 4], "activation": "gelu"}) == {}
+    errors = schema_errors(
+        schema,
+        {"dropout": "high", "hidden_sizes": [1, "a"], "activation": "swish", "lrr": 0.1, "nesterov": 1},
+    )
+    assert set(errors) == {"dropout", "hidden_sizes", "activation", "lrr", "nesterov"}
+    assert "'high' is not of type 'number'" in errors["dropout"]
+    assert "'swish' is not one of" in errors["activation"]
+    assert errors["lrr"].startswith("unknown option; did you mean 'lr'?")
+    assert schema_errors(data_schema("image_folder"), {"image_size": 16}) == {"root": "required"}
