@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -96,8 +97,11 @@ def expand_catalog_names(argv: list[str]) -> list[str]:
 def _lightning_cli(argv: list[str]) -> Any:
     """Build and run the LightningCLI (imports torch and Lightning only when training)."""
     import lightning.pytorch as pl
-    from lightning.pytorch.cli import LightningCLI
+    from lightning.pytorch.cli import LightningCLI, SaveConfigCallback
     from lightning.pytorch.loggers import CSVLogger
+
+    # set by dltoolkit.runs.launch: write status, metrics and checkpoints into this run folder
+    run_dir = os.environ.get("DLTOOLKIT_RUN_DIR")
 
     class DltoolkitCLI(LightningCLI):
         """LightningCLI whose model learns ``input_shape``/``num_classes`` from the data module."""
@@ -105,6 +109,13 @@ def _lightning_cli(argv: list[str]) -> Any:
         def before_instantiate_classes(self) -> None:
             config = self.config[self.subcommand] if self.subcommand else self.config
             link_data_to_model(config)
+
+        def instantiate_trainer(self, **kwargs: Any) -> pl.Trainer:
+            if run_dir:
+                from dltoolkit.runs.callbacks import run_trainer_kwargs
+
+                kwargs = {**run_trainer_kwargs(run_dir, self._get(self.config_init, "trainer", {})), **kwargs}
+            return super().instantiate_trainer(**kwargs)
 
     sys.argv = sys.argv[:1]  # the arguments go in `args`; LightningCLI warns when both are set
     return DltoolkitCLI(
@@ -120,6 +131,8 @@ def _lightning_cli(argv: list[str]) -> Any:
         },
         auto_configure_optimizers=False,
         parser_kwargs={"prog": "dltoolkit"},
+        # a run's config.yaml is written by dltoolkit.runs.launch, not overwritten by the trainer
+        save_config_callback=None if run_dir else SaveConfigCallback,
     )
 
 

@@ -1,0 +1,188 @@
+"""Run folders with real training processes: launch, watch, stop, resume, kill, crash.
+
+The runs are launched together by one module fixture (they train in parallel), then each test drives one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dltoolkit.runs import Run, launch, list_runs, make_run_id, resolve_runs_root, validate_run_id
+
+TINY = {"hidden_sizes": [16]}
+SHORT = {"max_epochs": 2, "limit_train_batches": 5, "limit_val_batches": 2}
+# runs until stopped: many short epochs
+LONG = {"max_epochs": 1000, "limit_train_batches": 5, "limit_val_batches": 2}
+
+
+def poll(what: Callable[[], Any], timeout: float = 90.0, interval: float = 0.05) -> Any:
+    """Call ``what`` until it returns something truthy; fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
+    root = tmp_path_factory.mktemp("runs")
+    missing = tmp_path_factory.mktemp("data") / "not-there"
+    launched = {
+        "short": launch("mlp", model_args=TINY, trainer_args=SHORT, runs_root=root),
+        "stop": launch("mlp", "digits", model_args=TINY, trainer_args=LONG, seed=1, runs_root=root),
+        "kill": launch("mlp", model_args=TINY, trainer_args=LONG, seed=2, runs_root=root),
+        "crash": launch("mlp", "mnist", data_args={"root": str(missing)}, trainer_args=SHORT, runs_root=root),
+    }
+    yield launched
+    for run in launched.values():  # never leave a trainer behind
+        if run.is_alive() and run.pid:
+            os.killpg(run.pid, signal.SIGKILL)
+
+
+def test_run_ids_are_validated(tmp_path: Path) -> None:
+    run_id = make_run_id("dltoolkit.models.mlp.MLP", "digits", 3)
+    assert run_id.startswith("MLP__digits__3__") and validate_run_id(run_id) == run_id
+    for bad in ["..", "../x", "/etc", "a/b", "a\\b", "", ".hidden", "x" * 161, "a b", "a..b"]:
+        with pytest.raises(ValueError):
+            validate_run_id(bad)
+        with pytest.raises(ValueError):
+            Run(bad, tmp_path)
+    with pytest.raises(FileNotFoundError):
+        Run("nothing_here", tmp_path).status()
+
+
+def test_runs_root_from_argument_env_or_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DLTOOLKIT_RUNS", str(tmp_path / "env"))
+    assert resolve_runs_root() == tmp_path / "env"
+    assert resolve_runs_root(tmp_path / "arg") == tmp_path / "arg"
+    monkeypatch.delenv("DLTOOLKIT_RUNS")
+    monkeypatch.chdir(tmp_path)
+    assert resolve_runs_root() == tmp_path / "dltoolkit-runs"
+
+
+def test_launch_runs_to_finished_while_status_is_read(runs: dict[str, Run]) -> None:
+    run = runs["short"]
+    assert run.status()["state"] in ("queued", "running", "finished")
+    reads, states = 0, set()
+    while run.is_alive():  # status.json is replaced atomically: every read parses
+        text = run.status_path.read_text()
+        states.add(json.loads(text)["state"])
+        reads += 1
+    status = run.wait(timeout=90)
+    assert reads > 10 and "running" in states | {status["state"]}
+    assert status["state"] == "finished", run.logs(40)
+    assert (status["epoch"], status["max_epochs"], status["step"], status["total_steps"]) == (2, 2, 10, 10)
+    assert status["best"]["metric"] == "val/loss" and status["pid"] == run.pid
+    rows = run.metrics()
+    assert [r["epoch"] for r in rows if "val/acc" in r] == [0, 1]
+    assert {"train/loss_epoch", "train/acc"} <= set(rows[-1]) | set(rows[-2])
+    assert run.metrics(since=len(rows) - 1) == rows[-1:]
+    assert (run.path / "checkpoints" / "last.ckpt").is_file()
+    assert "class_path: dltoolkit.models.mlp.MLP" in run.config_path.read_text()
+    assert "max_epochs=2` reached" in run.logs(tail=5)
+
+
+def test_metrics_skip_a_partly_written_last_line(tmp_path: Path) -> None:
+    run = Run("m__d__0__20260101-000000-abcd", tmp_path)
+    run.path.mkdir()
+    run.metrics_path.write_text("epoch,step,val/acc\n0,4,0.5\n1,9,0.")
+    assert run.metrics() == [{"epoch": 0, "step": 4, "val/acc": 0.5}]
+
+
+def test_stop_writes_last_checkpoint_and_resume_continues(runs: dict[str, Run]) -> None:
+    run = runs["stop"]
+    poll(lambda: run.status().get("epoch", 0) >= 1)
+    with pytest.raises(RuntimeError):
+        run.delete()
+    with pytest.raises(RuntimeError):
+        run.resume()
+    status = run.stop(timeout=60)
+    assert status["state"] == "stopped", run.logs(40)
+    import torch
+
+    # the stop itself wrote last.ckpt (trusted file of our own: a full Lightning checkpoint)
+    ckpt = torch.load(run.last_checkpoint, map_location="cpu", weights_only=False)
+    assert ckpt["global_step"] == status["step"] > 0
+    seen = len(run.metrics())
+    run.resume(trainer_args={"max_epochs": status["epoch"] + 2})
+    status = run.wait(timeout=90)
+    assert status["state"] == "finished", run.logs(40)
+    new_rows = run.metrics(since=seen)
+    assert new_rows and min(r["epoch"] for r in new_rows) >= ckpt["epoch"]  # continued, not restarted
+    assert min(r["step"] for r in new_rows) >= ckpt["global_step"]
+    assert "Restoring states from the checkpoint" in run.logs(tail=None)
+
+
+def test_sigkill_is_interrupted_and_resumes_past_a_partial_checkpoint(runs: dict[str, Run]) -> None:
+    run = runs["kill"]
+    poll(lambda: run.last_checkpoint.is_file() and run.status().get("epoch", 0) >= 1)
+    assert run.pid is not None
+    os.killpg(run.pid, signal.SIGKILL)
+    poll(lambda: run.status()["state"] == "interrupted")
+    # what a kill during a checkpoint save leaves: a partial temporary file, never a *.ckpt
+    partial = run.path / "checkpoints" / ".last.ckpt.12345.part"
+    partial.write_bytes(b"PK\x03\x04 truncated")
+    epoch = run.status()["epoch"]
+    run.resume(trainer_args={"max_epochs": epoch + 2})
+    status = run.wait(timeout=90)
+    assert status["state"] == "finished", run.logs(40)
+    assert not partial.exists()
+
+
+def test_a_crash_is_failed_with_the_error(runs: dict[str, Run]) -> None:
+    run = runs["crash"]
+    status = run.wait(timeout=90)
+    assert status["state"] == "failed"
+    assert "not-there" in status["error"] or "FileNotFoundError" in status["error"], status
+    with pytest.raises(FileNotFoundError):
+        run.resume()
+
+
+def test_list_runs_newest_first_and_delete(runs: dict[str, Run]) -> None:
+    listed = list_runs(runs["short"].runs_root)
+    assert set(listed) == set(runs.values())
+    stamps = [r.run_id.rsplit("__", 1)[1].rsplit("-", 1)[0] for r in listed]  # YYYYmmdd-HHMMSS
+    assert stamps == sorted(stamps, reverse=True)
+    runs["crash"].wait(timeout=90)
+    runs["crash"].delete()
+    assert not runs["crash"].path.exists()
+    assert runs["crash"] not in list_runs(runs["short"].runs_root)
+
+
+def test_atomic_checkpoint_keeps_the_previous_file_when_a_save_dies(tmp_path: Path) -> None:
+    from dltoolkit.runs.callbacks import AtomicModelCheckpoint
+
+    last = tmp_path / "last.ckpt"
+    last.write_bytes(b"the previous, complete checkpoint")
+
+    class DyingTrainer:
+        is_global_zero = True
+        global_step = 7
+        loggers: list[Any] = []
+
+        def save_checkpoint(self, path: str, weights_only: bool = False) -> None:
+            Path(path).write_bytes(b"half of a")
+            raise KeyboardInterrupt  # killed mid-write
+
+    cb = AtomicModelCheckpoint(dirpath=tmp_path, save_last=True)
+    with pytest.raises(KeyboardInterrupt):
+        cb._save_checkpoint(DyingTrainer(), str(last))  # type: ignore[arg-type]
+    assert last.read_bytes() == b"the previous, complete checkpoint"
+    assert [p.name for p in tmp_path.glob("*.ckpt")] == ["last.ckpt"]
+
+
+def test_stopping_a_run_that_is_still_starting(tmp_path: Path) -> None:
+    run = launch("mlp", model_args=TINY, trainer_args=SHORT, runs_root=tmp_path)
+    assert run.stop(timeout=60)["state"] == "stopped"
+    assert not run.is_alive()
