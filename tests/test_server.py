@@ -72,7 +72,7 @@ def test_loading_the_extension_imports_no_torch() -> None:
 
 
 async def test_openapi_document_matches_the_routes(jp_fetch: Any) -> None:
-    from dltoolkit.server.handlers import routes
+    from dltoolkit.server.handlers import RUN_ID, routes
 
     doc = json.loads((await jp_fetch("dltoolkit", "api", "openapi.json")).body)
     assert doc["openapi"].startswith("3.")
@@ -81,8 +81,160 @@ async def test_openapi_document_matches_the_routes(jp_fetch: Any) -> None:
     for pattern, handler in routes("/"):
         for verb in ("get", "post", "put", "patch", "delete"):
             if getattr(handler, verb) is not getattr(tornado.web.RequestHandler, verb):
-                served.add((pattern, verb))  # the verbs the handler really implements
+                served.add((pattern.replace(RUN_ID, "{run_id}"), verb))  # the verbs it implements
     assert documented == served
     for ops in doc["paths"].values():
         for op in ops.values():
-            assert "200" in op["responses"] and "403" in op["responses"]
+            assert {"200", "201", "204"} & set(op["responses"]) and "403" in op["responses"]
+
+
+# --- runs through the API ------------------------------------------------------------------------
+
+TINY = {
+    "model": "mlp",
+    "model_args": {"hidden_sizes": [8]},
+    "data_args": {"batch_size": 128},
+    "trainer_args": {
+        "max_epochs": 2,
+        "limit_train_batches": 3,
+        "limit_val_batches": 1,
+        "log_every_n_steps": 1,
+    },
+}
+
+
+@pytest.fixture
+def runs_root(jp_root_dir: Any) -> Any:
+    """Where the extension puts runs by default: ``dltoolkit-runs/`` under the folder Jupyter serves."""
+    return jp_root_dir / "dltoolkit-runs"
+
+
+async def api(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **kw: Any) -> Any:
+    kwargs: dict[str, Any] = {"method": method, **kw}
+    if body is not None:
+        kwargs["body"] = json.dumps(body)
+    elif method in ("POST", "PUT"):
+        kwargs["body"] = b""
+    response = await jp_fetch("dltoolkit", "api", *parts, **kwargs)
+    return json.loads(response.body) if response.body else None
+
+
+async def wait_state(jp_fetch: Any, run_id: str, states: tuple[str, ...], timeout: float = 120) -> Any:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = await api(jp_fetch, "runs", run_id)
+        if status["state"] in states:
+            return status
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"run {run_id} never reached {states}: {status}")
+
+
+async def test_launch_watch_and_delete_a_run(jp_fetch: Any, runs_root: Any) -> None:
+    created = await api(jp_fetch, "runs", method="POST", body=TINY)
+    run_id = created["run_id"]
+    assert created["state"] in ("queued", "running")
+    assert (runs_root / run_id / "config.yaml").is_file()  # in the configured runs root
+    listed = await api(jp_fetch, "runs")
+    assert [r["run_id"] for r in listed["runs"]] == [run_id]
+    status = await wait_state(jp_fetch, run_id, ("finished", "failed"))
+    assert status["state"] == "finished", await api(jp_fetch, "runs", run_id, "logs")
+    assert status["config"]["model"]["class_path"] == "dltoolkit.models.mlp.MLP"
+    first = await api(jp_fetch, "runs", run_id, "metrics")
+    assert first["next"] == len(first["rows"]) > 0
+    assert any("train/loss" in row for row in first["rows"])
+    assert any("val/acc" in row for row in first["rows"])
+    later = await api(jp_fetch, "runs", run_id, "metrics", params={"since": first["next"] - 1})
+    assert later["rows"] == first["rows"][-1:]
+    logs = await api(jp_fetch, "runs", run_id, "logs", params={"tail": 5})
+    assert isinstance(logs["text"], str) and len(logs["text"].splitlines()) <= 5
+    await api(jp_fetch, "runs", run_id, method="DELETE")
+    assert not (runs_root / run_id).exists()
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await api(jp_fetch, "runs", run_id)
+    assert err.value.code == 404
+
+
+async def test_events_stream_status_and_every_metric_row(jp_fetch: Any, runs_root: Any) -> None:
+    run_id = (await api(jp_fetch, "runs", method="POST", body=TINY))["run_id"]
+    response = await jp_fetch("dltoolkit", "api", "runs", run_id, "events", request_timeout=120)
+    assert response.headers["Content-Type"].startswith("text/event-stream")
+    events = [block for block in response.body.decode().split("\n\n") if block.strip()]
+    states = [json.loads(e.split("data: ", 1)[1])["state"] for e in events if e.startswith("event: status")]
+    assert states[-1] == "finished"
+    streamed = [
+        row
+        for e in events
+        if e.startswith("event: metrics")
+        for row in json.loads(e.split("data: ", 1)[1])["rows"]
+    ]
+    assert streamed == (await api(jp_fetch, "runs", run_id, "metrics"))["rows"]  # none lost, none twice
+
+
+async def test_stop_then_resume_through_the_api(jp_fetch: Any, runs_root: Any) -> None:
+    long_run = {**TINY, "trainer_args": {"max_epochs": 400, "limit_val_batches": 1, "log_every_n_steps": 1}}
+    run_id = (await api(jp_fetch, "runs", method="POST", body=long_run))["run_id"]
+    await wait_state(jp_fetch, run_id, ("running",))
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await api(jp_fetch, "runs", run_id, method="DELETE")
+    assert err.value.code == 409
+    stopped = await api(jp_fetch, "runs", run_id, "stop", method="POST", request_timeout=60)
+    assert stopped["state"] == "stopped"
+    assert (runs_root / run_id / "checkpoints" / "last.ckpt").is_file()
+    resumed = await api(jp_fetch, "runs", run_id, "resume", method="POST")
+    assert resumed["state"] in ("queued", "running")
+    await api(jp_fetch, "runs", run_id, "stop", method="POST", request_timeout=60)
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"model": "mlpp"}, {"model"}),
+        ({"model": "mlp", "data": "digitz"}, {"data"}),
+        (
+            {"model": "mlp", "model_args": {"dropout": "x", "lrr": 1}},
+            {"model_args.dropout", "model_args.lrr"},
+        ),
+        ({"model": "mlp", "model_args": {"dropout": 2.0}}, {"model_args"}),
+        ({"model": "mlp", "trainer_args": {"max_epochs": 0}}, {"trainer_args.max_epochs"}),
+        ({"model": "mlp", "seed": "one"}, {"seed"}),
+        ({"model": "lenet", "data": "image_folder"}, {"data_args.root"}),
+        ([1, 2], {""}),
+    ],
+)
+async def test_invalid_launches_get_per_field_errors(
+    jp_fetch: Any, runs_root: Any, body: Any, fields: set[str]
+) -> None:
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await api(jp_fetch, "runs", method="POST", body=body)
+    assert err.value.code == 400
+    answer = json.loads(err.value.response.body)
+    assert answer["code"] == 400 and set(answer["errors"]) == fields
+    assert not runs_root.exists() or not any(runs_root.iterdir())  # nothing was launched
+
+
+@pytest.mark.parametrize(
+    ("parts", "code"),
+    [
+        (("runs", "..", "..", "etc"), 404),
+        (("runs", "%2e%2e"), 404),
+        (("runs", "no_such_run"), 404),
+        (("runs", "no_such_run", "metrics"), 404),
+        (("runs", "/etc/passwd"), 404),
+    ],
+)
+async def test_hostile_run_ids_never_reach_the_disk(
+    jp_fetch: Any, runs_root: Any, parts: tuple[str, ...], code: int
+) -> None:
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await jp_fetch("dltoolkit", "api", *parts)
+    assert err.value.code == code
+
+
+async def test_bad_query_and_body_are_400(jp_fetch: Any, runs_root: Any) -> None:
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await jp_fetch("dltoolkit", "api", "runs", method="POST", body=b"{not json")
+    assert err.value.code == 400
+    assert "not JSON" in json.loads(err.value.response.body)["message"]

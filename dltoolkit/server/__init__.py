@@ -12,8 +12,18 @@ from typing import Any
 
 def _load_jupyter_server_extension(server_app: Any) -> None:
     """Add dltoolkit's routes to the running Jupyter server."""
+    import os
+
     from dltoolkit.server.handlers import routes
 
     web_app = server_app.web_app
+    # runs live in $DLTOOLKIT_RUNS, else in dltoolkit-runs/ under the folder JupyterLab serves
+    root_dir = getattr(server_app, "root_dir", None) or os.getcwd()
+    runs_root = os.environ.get("DLTOOLKIT_RUNS") or os.path.join(root_dir, "dltoolkit-runs")
+    web_app.settings["dltoolkit_runs_root"] = os.path.abspath(os.path.expanduser(runs_root))
     web_app.add_handlers(".*$", routes(web_app.settings["base_url"]))
-    server_app.log.info("dltoolkit: REST API at %sdltoolkit/api/", web_app.settings["base_url"])
+    server_app.log.info(
+        "dltoolkit: REST API at %sdltoolkit/api/, runs in %s",
+        web_app.settings["base_url"],
+        web_app.settings["dltoolkit_runs_root"],
+    )

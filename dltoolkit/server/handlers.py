@@ -11,6 +11,7 @@ import json
 from http import HTTPStatus
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
@@ -63,6 +64,231 @@ class CatalogHandler(JSONHandler):
         self.write_json(await asyncio.to_thread(describe_catalog))
 
 
+RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,159})"  # dltoolkit.runs.RUN_ID_PATTERN, as a route group
+_ERROR = {"$ref": "#/components/responses/Error"}
+
+
+def _ok(description: str) -> dict[str, Any]:
+    return {"200": {"description": description, "content": {"application/json": {}}}}
+
+
+class RunsBase(JSONHandler):
+    """Shared by the run handlers: the runs root, and a run looked up by id (404 if absent)."""
+
+    @property
+    def runs_root(self) -> str:
+        root: str = self.settings["dltoolkit_runs_root"]
+        return root
+
+    def get_run(self, run_id: str) -> Any:
+        from dltoolkit.runs import Run
+
+        run = Run(run_id, self.runs_root)  # the route's pattern already allows only safe ids
+        if not run.exists():
+            raise tornado.web.HTTPError(404, "no run %s", run_id)
+        return run
+
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise tornado.web.HTTPError(400, "the body is not JSON: %s", exc) from exc
+
+    def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
+        raw = self.get_argument(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise tornado.web.HTTPError(400, "%s must be an integer, got %r", name, raw) from None
+        if value < minimum:
+            raise tornado.web.HTTPError(400, "%s must be at least %d, got %d", name, minimum, value)
+        return value
+
+
+class RunsHandler(RunsBase):
+    """``GET /runs``: every run, newest first. ``POST /runs``: validate, then launch one."""
+
+    path = "runs"
+    operations = {
+        "get": {
+            "summary": "All runs with their status, newest first",
+            "responses": _ok("a list of statuses"),
+        },
+        "post": {
+            "summary": "Launch a run: {model, data?, model_args?, data_args?, trainer_args?, seed?}",
+            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "responses": {
+                "201": {"description": "the new run's status", "content": {"application/json": {}}},
+                "400": {"description": "per-field errors: {code, message, errors: {field: message}}"},
+            },
+        },
+    }
+
+    @tornado.web.authenticated
+    async def get(self) -> None:
+        from dltoolkit.runs import list_runs
+
+        runs = await asyncio.to_thread(list_runs, self.runs_root)
+        self.write_json({"runs": [r.status() for r in runs]})
+
+    @tornado.web.authenticated
+    async def post(self) -> None:
+        from dltoolkit.runs import launch
+        from dltoolkit.runs.validation import launch_errors
+
+        request = self.json_body()
+        errors = await asyncio.to_thread(launch_errors, request)
+        if errors:
+            self.write_json({"code": 400, "message": "invalid launch request", "errors": errors}, status=400)
+            return
+        run = await asyncio.to_thread(
+            launch,
+            request["model"],
+            request.get("data"),
+            model_args=request.get("model_args"),
+            data_args=request.get("data_args"),
+            trainer_args=request.get("trainer_args"),
+            seed=request.get("seed", 0),
+            runs_root=self.runs_root,
+        )
+        self.write_json(run.status(), status=201)
+
+
+class RunHandler(RunsBase):
+    """``GET /runs/{id}``: status and config. ``DELETE /runs/{id}``: remove a run that is not running."""
+
+    path = f"runs/{RUN_ID}"
+    operations = {
+        "get": {"summary": "A run's status and config", "responses": _ok("status, with its config")},
+        "delete": {
+            "summary": "Delete a finished, failed, stopped or interrupted run",
+            "responses": {"204": {"description": "deleted"}, "409": {"description": "the run is running"}},
+        },
+    }
+
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        run = self.get_run(run_id)
+        self.write_json({**run.status(), "config": run.config()})
+
+    @tornado.web.authenticated
+    async def delete(self, run_id: str) -> None:
+        from dltoolkit.runs.run import FINAL_STATES
+
+        run = self.get_run(run_id)
+        if run.is_alive():
+            if run.status().get("state") not in FINAL_STATES:
+                raise tornado.web.HTTPError(409, "run %s is running; stop it first", run_id)
+            await asyncio.to_thread(run.wait, 30)  # finished: its process is only exiting
+        await asyncio.to_thread(run.delete)
+        self.set_status(204)
+        self.finish()
+
+
+class RunMetricsHandler(RunsBase):
+    """``GET /runs/{id}/metrics?since=N``: metric rows from row N on, and the N to ask for next."""
+
+    path = f"runs/{RUN_ID}/metrics"
+    operations = {"get": {"summary": "Metric rows from row `since` on", "responses": _ok("{rows, next}")}}
+
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        since = self.int_argument("since", 0)
+        rows = self.get_run(run_id).metrics(since=since)
+        self.write_json({"rows": rows, "next": since + len(rows)})
+
+
+class RunLogsHandler(RunsBase):
+    """``GET /runs/{id}/logs?tail=N``: the last N lines of the training process's output."""
+
+    path = f"runs/{RUN_ID}/logs"
+    operations = {"get": {"summary": "The process log's last `tail` lines", "responses": _ok("{text}")}}
+
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        tail = self.int_argument("tail", 200, minimum=1)
+        self.write_json({"text": self.get_run(run_id).logs(tail=min(tail, 100_000))})
+
+
+class RunStopHandler(RunsBase):
+    """``POST /runs/{id}/stop``: a graceful stop (the epoch ends and the last checkpoint is written)."""
+
+    path = f"runs/{RUN_ID}/stop"
+    operations = {
+        "post": {"summary": "Stop gracefully; answers once it has stopped", "responses": _ok("status")}
+    }
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        run = self.get_run(run_id)
+        self.write_json(await asyncio.to_thread(run.stop))
+
+
+class RunResumeHandler(RunsBase):
+    """``POST /runs/{id}/resume``: continue a stopped or interrupted run from its last checkpoint."""
+
+    path = f"runs/{RUN_ID}/resume"
+    operations = {
+        "post": {
+            "summary": "Resume from the last checkpoint, in the same run",
+            "responses": {**_ok("status"), "409": {"description": "running, or no checkpoint to resume"}},
+        }
+    }
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        run = self.get_run(run_id)
+        try:
+            await asyncio.to_thread(run.resume)
+        except (RuntimeError, FileNotFoundError) as exc:
+            raise tornado.web.HTTPError(409, "%s", exc) from exc
+        self.write_json(run.status())
+
+
+class RunEventsHandler(RunsBase):
+    """``GET /runs/{id}/events?since=N``: server-sent events: ``status`` and ``metrics`` as they change.
+
+    The files are polled every 0.2 s, so a logged row reaches the client well within a second; the stream
+    ends after a final state (a client reconnecting with ``since`` loses no row).
+    """
+
+    path = f"runs/{RUN_ID}/events"
+    operations = {
+        "get": {
+            "summary": "Server-sent events of status and new metric rows",
+            "responses": {"200": {"description": "text/event-stream", "content": {"text/event-stream": {}}}},
+        }
+    }
+    poll_seconds = 0.2
+
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        from dltoolkit.runs.run import FINAL_STATES
+
+        run = self.get_run(run_id)
+        since = self.int_argument("since", 0)
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        last_status: Any = None
+        while True:
+            status = run.status()
+            rows = run.metrics(since=since)
+            try:
+                if status != last_status:
+                    self.write(f"event: status\ndata: {json.dumps(status)}\n\n")
+                    last_status = status
+                if rows:
+                    since += len(rows)
+                    self.write(f"event: metrics\ndata: {json.dumps({'rows': rows, 'next': since})}\n\n")
+                await self.flush()
+            except tornado.iostream.StreamClosedError:
+                return
+            if status.get("state") in FINAL_STATES and not rows:
+                break
+            await asyncio.sleep(self.poll_seconds)
+        self.finish()
+
+
 class OpenAPIHandler(JSONHandler):
     """``GET /dltoolkit/api/openapi.json``: the OpenAPI 3.1 document of every route below."""
 
@@ -80,7 +306,17 @@ class OpenAPIHandler(JSONHandler):
 
 
 #: Every handler of the extension; its ``path`` is relative to ``<base_url>dltoolkit/api/``.
-HANDLERS: list[type[JSONHandler]] = [CatalogHandler, OpenAPIHandler]
+HANDLERS: list[type[JSONHandler]] = [
+    CatalogHandler,
+    RunsHandler,
+    RunHandler,
+    RunMetricsHandler,
+    RunLogsHandler,
+    RunStopHandler,
+    RunResumeHandler,
+    RunEventsHandler,
+    OpenAPIHandler,
+]
 
 
 def routes(base_url: str) -> list[tuple[str, type[tornado.web.RequestHandler]]]:
@@ -107,7 +343,7 @@ def openapi_document() -> dict[str, Any]:
         ops = {}
         for verb, op in handler.operations.items():
             ops[verb] = {**op, "responses": {**op["responses"], "403": error, "default": error}}
-        paths[f"/dltoolkit/api/{handler.path}"] = ops
+        paths["/dltoolkit/api/" + handler.path.replace(RUN_ID, "{run_id}")] = ops
     return {
         "openapi": "3.1.0",
         "info": {"title": "dltoolkit", "version": _version()},
