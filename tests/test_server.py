@@ -146,6 +146,8 @@ async def test_launch_watch_and_delete_a_run(jp_fetch: Any, runs_root: Any) -> N
     assert first["next"] == len(first["rows"]) > 0
     assert any("train/loss" in row for row in first["rows"])
     assert any("val/acc" in row for row in first["rows"])
+    times = [row["time"] for row in first["rows"]]  # wall clock of each row, in logging order
+    assert times == sorted(times) and times[0] > 1.7e9
     later = await api(jp_fetch, "runs", run_id, "metrics", params={"since": first["next"] - 1})
     assert later["rows"] == first["rows"][-1:]
     logs = await api(jp_fetch, "runs", run_id, "logs", params={"tail": 5})

@@ -182,10 +182,15 @@ class _AppendingWriter(ExperimentWriter):
     def _check_log_dir_exists(self) -> None:
         pass  # the run folder is never empty: it holds config.yaml and status.json already
 
+    def log_metrics(self, metrics_dict: dict[str, float], step: int | None = None) -> None:
+        # a wall-clock column: readers get throughput and latency without their own clock
+        super().log_metrics({**metrics_dict, "time": time.time()}, step)
+
 
 class RunCSVLogger(CSVLogger):
     """CSVLogger writing ``<run_dir>/metrics.csv`` and ``hparams.yaml`` (``name=""``, ``version=""``: no
-    ``lightning_logs/version_N``), flushing every logged row, appending on resume."""
+    ``lightning_logs/version_N``), flushing every logged row, appending on resume; each row carries the
+    wall-clock ``time`` (seconds since the epoch) it was logged at."""
 
     def __init__(self, run_dir: str | os.PathLike[str]) -> None:
         super().__init__(save_dir=os.fspath(run_dir), name="", version="", flush_logs_every_n_steps=1)
