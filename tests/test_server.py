@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -120,7 +121,6 @@ async def api(jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None,
 
 
 async def wait_state(jp_fetch: Any, run_id: str, states: tuple[str, ...], timeout: float = 120) -> Any:
-    import asyncio
     import time
 
     deadline = time.monotonic() + timeout
@@ -179,6 +179,8 @@ async def test_stop_then_resume_through_the_api(jp_fetch: Any, runs_root: Any) -
     long_run = {**TINY, "trainer_args": {"max_epochs": 400, "limit_val_batches": 1, "log_every_n_steps": 1}}
     run_id = (await api(jp_fetch, "runs", method="POST", body=long_run))["run_id"]
     await wait_state(jp_fetch, run_id, ("running",))
+    while (await api(jp_fetch, "runs", run_id)).get("step", 0) < 2:  # trained a little: a checkpoint to keep
+        await asyncio.sleep(0.1)
     with pytest.raises(tornado.httpclient.HTTPClientError) as err:
         await api(jp_fetch, "runs", run_id, method="DELETE")
     assert err.value.code == 409
