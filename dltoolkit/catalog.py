@@ -289,6 +289,48 @@ def create_model(name: str, *, data: Any = None, **overrides: Any) -> Any:
     return spec.create(**overrides)
 
 
+class Resolved(typing.NamedTuple):
+    """Class paths and catalog defaults of a model and a data module (see ``resolve``)."""
+
+    model_path: str | None
+    model_defaults: dict[str, Any]
+    data_name: str | None
+    data_path: str | None
+    data_defaults: dict[str, Any]
+
+
+def resolve(model: str | None, data: str | None) -> Resolved:
+    """What ``--model NAME --data NAME`` mean: class paths and the catalog's defaults for both.
+
+    A name with a dot (a class path) passes through with no defaults. ``data=None`` means the model's
+    own default data set, with the model's data options (``ModelSpec.data_hparams``) on top of the data
+    module's. The CLI and ``dltoolkit.runs.launch`` both build their configs from this.
+
+    >>> resolve("lenet", None).data_defaults["resize"]
+    28
+    """
+    spec = None
+    model_path, model_defaults = model, {}
+    if model is not None and not _is_class_path(model):
+        spec = get_spec(model)
+        model_path, model_defaults = spec.class_path, dict(spec.hparams)
+    if data is None:
+        if spec is None:
+            return Resolved(model_path, model_defaults, None, None, {})
+        dspec = get_data_spec(spec.data)
+        return Resolved(
+            model_path, model_defaults, spec.data, dspec.class_path, {**dspec.hparams, **spec.data_hparams}
+        )
+    if _is_class_path(data):
+        return Resolved(model_path, model_defaults, data, data, {})
+    dspec = get_data_spec(data)
+    return Resolved(model_path, model_defaults, data, dspec.class_path, dict(dspec.hparams))
+
+
+def _is_class_path(name: str) -> bool:
+    return "." in name or name.startswith("{")  # a dotted path, or LightningCLI's inline config
+
+
 # --- hyperparameter schemas, derived from the typed __init__ (never written twice) ---
 
 

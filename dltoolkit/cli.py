@@ -74,23 +74,12 @@ def expand_catalog_names(argv: list[str]) -> list[str]:
     sub, rest = argv[0], argv[1:]
     model_name, rest = _option_value(rest, "--model")
     data_name, rest = _option_value(rest, "--data")
+    names = catalog.resolve(model_name, data_name)
     prefix: list[str] = []
-    spec = None
-    if model_name is not None:
-        if "." in model_name or model_name.startswith("{"):
-            prefix.append(f"--model={model_name}")  # a class path or inline config: LightningCLI's own
-        else:
-            spec = catalog.get_spec(model_name)
-            prefix += [f"--model={spec.class_path}", *_init_args("model", spec.hparams)]
-    if data_name is None and spec is not None:
-        dspec = catalog.get_data_spec(spec.data)
-        prefix += [f"--data={dspec.class_path}", *_init_args("data", {**dspec.hparams, **spec.data_hparams})]
-    elif data_name is not None:
-        if "." in data_name or data_name.startswith("{"):
-            prefix.append(f"--data={data_name}")
-        else:
-            dspec = catalog.get_data_spec(data_name)
-            prefix += [f"--data={dspec.class_path}", *_init_args("data", dspec.hparams)]
+    if names.model_path is not None:
+        prefix += [f"--model={names.model_path}", *_init_args("model", names.model_defaults)]
+    if names.data_path is not None:
+        prefix += [f"--data={names.data_path}", *_init_args("data", names.data_defaults)]
     return [sub, *prefix, *rest]
 
 

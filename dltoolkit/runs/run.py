@@ -128,23 +128,12 @@ def _run_config(
     from dltoolkit import catalog
 
     config: dict[str, Any] = {"seed_everything": int(seed)}
-    spec = None
-    if "." in model:
-        config["model"] = {"class_path": model, "init_args": dict(model_args)}
-    else:
-        spec = catalog.get_spec(model)
-        config["model"] = {"class_path": spec.class_path, "init_args": {**spec.hparams, **model_args}}
-    if data is None and spec is not None:
-        dspec = catalog.get_data_spec(spec.data)
-        init = {**dspec.hparams, **spec.data_hparams, **data_args}
-        config["data"], data = {"class_path": dspec.class_path, "init_args": init}, spec.data
-    elif data is None:
+    names = catalog.resolve(model, data)
+    if names.data_path is None or names.data_name is None:
         raise ValueError("a model given by class path needs `data` (a catalog name or class path)")
-    elif "." in data:
-        config["data"] = {"class_path": data, "init_args": dict(data_args)}
-    else:
-        dspec = catalog.get_data_spec(data)
-        config["data"] = {"class_path": dspec.class_path, "init_args": {**dspec.hparams, **data_args}}
+    config["model"] = {"class_path": names.model_path, "init_args": {**names.model_defaults, **model_args}}
+    config["data"] = {"class_path": names.data_path, "init_args": {**names.data_defaults, **data_args}}
+    data = names.data_name
     # a progress bar is noise in process.log; the status file is the progress
     config["trainer"] = {"enable_progress_bar": False, **trainer_args}
     return _jsonable(config), data

@@ -91,9 +91,9 @@ def launch_errors(request: Any) -> dict[str, str]:
         errors[f"data_args.{key}"] = message
     if errors:
         return errors
-    data_args = {**dspec.hparams, **(spec.data_hparams if data is None else {}), **args["data_args"]}
+    data_defaults = catalog.resolve(model, data).data_defaults
     try:
-        dm = dspec.create(**data_args)
+        dm = dspec.cls(**{**data_defaults, **args["data_args"]})
     except (ValueError, TypeError) as exc:
         return {"data_args": str(exc)}
     try:
