@@ -128,13 +128,18 @@ def test_entry_point_plugin_from_an_installed_distribution() -> None:
     assert hparam_schema("softmax_regression")["properties"]["bias"]["type"] == "boolean"
 
 
-def test_import_dltoolkit_is_light() -> None:
-    code = (
-        "import sys, dltoolkit, dltoolkit.models, dltoolkit.catalog\n"
-        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
-    )
+@pytest.mark.parametrize(
+    "modules",
+    [
+        "dltoolkit, dltoolkit.models, dltoolkit.catalog",
+        "dltoolkit.server, dltoolkit.server.handlers",  # loaded by every JupyterLab start
+        "dltoolkit.runs",  # read by the server and dashboards
+    ],
+)
+def test_light_modules_import_no_torch(modules: str) -> None:
+    code = f"import sys, {modules}\nprint(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.strip() == "[]", modules
 
 
 def test_schema_errors_are_per_field() -> None:

@@ -63,15 +63,6 @@ def test_the_extension_is_enabled_by_installing_the_package() -> None:
     assert re.search(r"dltoolkit [0-9.]+ OK", text), text
 
 
-def test_loading_the_extension_imports_no_torch() -> None:
-    code = (
-        "import sys, dltoolkit.server, dltoolkit.server.handlers\n"
-        "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
-
-
 async def test_openapi_document_matches_the_routes(jp_fetch: Any) -> None:
     from dltoolkit.server.handlers import RUN_ID, routes
 
