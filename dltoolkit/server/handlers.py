@@ -45,6 +45,11 @@ class JSONHandler(APIHandler):
         self.finish(json.dumps({"code": status_code, "message": message or HTTPStatus(status_code).phrase}))
 
 
+def _ok(description: str) -> dict[str, Any]:
+    """An operation's JSON ``200`` answer, for the handlers' ``operations``."""
+    return {"200": {"description": description, "content": {"application/json": {}}}}
+
+
 class CatalogHandler(JSONHandler):
     """``GET /dltoolkit/api/catalog``: topics, models (with hyperparameter schemas) and data modules."""
 
@@ -52,7 +57,7 @@ class CatalogHandler(JSONHandler):
     operations = {
         "get": {
             "summary": "The catalog: topics, models with hyperparameter schemas, data modules",
-            "responses": {"200": {"description": "the catalog", "content": {"application/json": {}}}},
+            "responses": _ok("the catalog"),
         }
     }
 
@@ -65,11 +70,6 @@ class CatalogHandler(JSONHandler):
 
 
 RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,159})"  # dltoolkit.runs.RUN_ID_PATTERN, as a route group
-_ERROR = {"$ref": "#/components/responses/Error"}
-
-
-def _ok(description: str) -> dict[str, Any]:
-    return {"200": {"description": description, "content": {"application/json": {}}}}
 
 
 class RunsBase(JSONHandler):
@@ -296,7 +296,7 @@ class OpenAPIHandler(JSONHandler):
     operations = {
         "get": {
             "summary": "This API's OpenAPI document",
-            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {}}}},
+            "responses": _ok("OpenAPI 3.1"),
         }
     }
 
