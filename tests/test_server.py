@@ -188,6 +188,7 @@ async def test_stop_then_resume_through_the_api(jp_fetch: Any, runs_root: Any) -
     [
         ({"model": "mlpp"}, {"model"}),
         ({"model": "mlp", "data": "digitz"}, {"data"}),
+        ({"model": "mlp", "loggers": ["wandb"]}, {"loggers"}),
         (
             {"model": "mlp", "model_args": {"dropout": "x", "lrr": 1}},
             {"model_args.dropout", "model_args.lrr"},

@@ -42,6 +42,7 @@ class RunStatusCallback(Callback):
         self.min_interval = min_interval
         self.stop_requested = False
         self._last_write = 0.0
+        self._last_written: tuple[Any, ...] = ()
         self._t0 = time.monotonic()
         self._step0 = 0
         self._total: int | None = None
@@ -124,8 +125,12 @@ class RunStatusCallback(Callback):
         now = time.monotonic()
         if not force and now - self._last_write < self.min_interval:
             return
-        self._last_write = now
-        step = trainer.global_step
+        step, best = trainer.global_step, self._best(trainer)
+        # validation's end and the epoch's end follow each other: one write when nothing changed between
+        written = (state, trainer.current_epoch, step, self._total, best, extra)
+        if written == self._last_written:
+            return
+        self._last_write, self._last_written = now, written
         done = step - self._step0
         eta = None
         if self._total is not None and done > 0 and state == "running":
@@ -137,7 +142,7 @@ class RunStatusCallback(Callback):
             "step": step,
             "total_steps": self._total,
             "eta_seconds": eta,
-            "best": self._best(trainer),
+            "best": best,
             "updated_at": time.time(),
             "pid": os.getpid(),
             **extra,

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,8 @@ DEFAULT_RUNS_ROOT = "dltoolkit-runs"
 RUNS_ENV = "DLTOOLKIT_RUNS"
 #: Set in the training process's environment: the CLI then writes into this run folder.
 RUN_DIR_ENV = "DLTOOLKIT_RUN_DIR"
+#: Loggers a launch may add beside the run's own CSV (``launch(..., loggers=["tensorboard"])``).
+EXTRA_LOGGERS = ("tensorboard", "mlflow")
 #: A run id: letters, digits, ``_`` and ``-`` only (no dots, slashes or absolute paths), 1-160 long.
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,159}")
 ACTIVE_STATES = ("queued", "running")
@@ -147,6 +149,7 @@ def launch(
     data_args: Mapping[str, Any] | None = None,
     trainer_args: Mapping[str, Any] | None = None,
     seed: int = 0,
+    loggers: Sequence[str] = (),
     runs_root: str | os.PathLike[str] | None = None,
 ) -> Run:
     """Start ``dltoolkit fit --config <run>/config.yaml`` as its own process and return its ``Run`` at once.
@@ -156,9 +159,16 @@ def launch(
 
         run = launch("mlp", "digits", model_args={"lr": 3e-3}, trainer_args={"max_epochs": 5}, seed=1)
         run.status()["state"]   # "queued", then "running", then "finished"
+
+    Metrics always go to ``<run>/metrics.csv``; ``loggers`` adds Lightning's TensorBoardLogger
+    (``<run>/tensorboard``) and/or MLFlowLogger (``$MLFLOW_TRACKING_URI`` when set, else
+    ``sqlite:///<run>/mlflow.db``; experiment ``dltoolkit``, MLflow run name = run id).
     """
     import yaml
 
+    unknown = sorted(set(loggers) - set(EXTRA_LOGGERS))
+    if unknown:
+        raise ValueError(f"unknown logger(s) {unknown}; expected some of {list(EXTRA_LOGGERS)}")
     config, data_name = _run_config(model, data, model_args or {}, data_args or {}, trainer_args or {}, seed)
     root = resolve_runs_root(runs_root)
     root.mkdir(parents=True, exist_ok=True)
@@ -170,11 +180,27 @@ def launch(
         except FileExistsError:  # same second, same 4 hex digits: draw again
             continue
     run = Run(run_id, root)
+    if loggers:
+        config["trainer"]["logger"] = _extra_loggers(loggers, run)
     tmp = run.path / ".config.yaml.tmp"
     tmp.write_text(yaml.safe_dump(config, sort_keys=False))
     os.replace(tmp, run.config_path)
     run._start([])
     return run
+
+
+def _extra_loggers(names: Sequence[str], run: Run) -> list[dict[str, Any]]:
+    """LightningCLI entries for the loggers ``names`` (``EXTRA_LOGGERS``) writing for ``run``."""
+    entries: list[dict[str, Any]] = []
+    if "tensorboard" in names:
+        args = {"save_dir": str(run.path), "name": "tensorboard", "version": ""}
+        entries.append({"class_path": "lightning.pytorch.loggers.TensorBoardLogger", "init_args": args})
+    if "mlflow" in names:
+        # MLflow 3 refuses its old file store: a SQLite file in the run unless a tracking server is set
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{run.path / 'mlflow.db'}"
+        args = {"experiment_name": "dltoolkit", "run_name": run.run_id, "tracking_uri": uri}
+        entries.append({"class_path": "lightning.pytorch.loggers.MLFlowLogger", "init_args": args})
+    return entries
 
 
 class Run:
@@ -362,21 +388,23 @@ class Run:
     def resume(self, trainer_args: Mapping[str, Any] | None = None) -> Run:
         """Continue from ``checkpoints/last.ckpt`` in this same folder (log and metrics are appended to).
 
-        ``trainer_args`` override the config for this continuation, e.g. ``{"max_epochs": 20}``.
-        Raises ``RuntimeError`` while the run is alive and ``FileNotFoundError`` without a checkpoint.
+        A run that ended before writing any checkpoint (stopped while starting, or failed before its
+        first epoch, e.g. for a data folder since filled in) starts again from the beginning, in the
+        same folder. ``trainer_args`` override the config for this continuation, e.g.
+        ``{"max_epochs": 20}``. Raises ``RuntimeError`` while the run is alive.
         """
         self._require()
         if self.is_alive():
             raise RuntimeError(f"run {self.run_id} is still running")
-        if not self.last_checkpoint.is_file():
-            raise FileNotFoundError(
-                f"run {self.run_id} has no checkpoint to resume from ({self.last_checkpoint})"
-            )
         extra = [
             f"--trainer.{k}={v if isinstance(v, str) else json.dumps(v)}"
             for k, v in (trainer_args or {}).items()
         ]
-        self._start([*extra, "--ckpt_path", str(self.last_checkpoint)])
+        if self.last_checkpoint.is_file():
+            extra += ["--ckpt_path", str(self.last_checkpoint)]
+        else:
+            self.metrics_path.unlink(missing_ok=True)  # rows of a start that trained nothing to keep
+        self._start(extra)
         return self
 
     def delete(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from dltoolkit.catalog import DATA_LINKED, UnknownNameError, schema_errors
+from dltoolkit.runs.run import EXTRA_LOGGERS
 
 #: The Trainer options a launch may set, with their JSON schema (the rest keep Lightning's defaults).
 TRAINER_SCHEMA: dict[str, Any] = {
@@ -34,7 +35,22 @@ TRAINER_SCHEMA: dict[str, Any] = {
         "deterministic": {"type": "boolean"},
     },
 }
-REQUEST_FIELDS = ("model", "data", "model_args", "data_args", "trainer_args", "seed")
+#: The JSON schema of a launch request (the OpenAPI document's and the sidebar client's).
+LAUNCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["model"],
+    "additionalProperties": False,
+    "properties": {
+        "model": {"type": "string", "description": "a catalog model name"},
+        "data": {"type": ["string", "null"], "description": "a catalog data name; null: the model's default"},
+        "model_args": {"type": "object", "description": "hyperparameters (the catalog's hparam schema)"},
+        "data_args": {"type": "object", "description": "data module options (the catalog's data schema)"},
+        "trainer_args": TRAINER_SCHEMA,
+        "seed": {"type": "integer", "minimum": 0, "maximum": 2**32 - 1},
+        "loggers": {"type": "array", "items": {"enum": list(EXTRA_LOGGERS)}},
+    },
+}
+REQUEST_FIELDS = tuple(LAUNCH_SCHEMA["properties"])
 
 
 def launch_errors(request: Any) -> dict[str, str]:
@@ -61,6 +77,9 @@ def launch_errors(request: Any) -> dict[str, str]:
     seed = request.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
         errors["seed"] = "an integer in [0, 2**32)"
+    loggers = request.get("loggers", [])
+    if not isinstance(loggers, list) or any(name not in EXTRA_LOGGERS for name in loggers):
+        errors["loggers"] = f"a list of some of {list(EXTRA_LOGGERS)} (CSV is always written)"
     args: dict[str, dict[str, Any]] = {}
     for field in ("model_args", "data_args", "trainer_args"):
         value = request.get(field) or {}

@@ -16,6 +16,8 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from dltoolkit.runs.validation import LAUNCH_SCHEMA
+
 
 class JSONHandler(APIHandler):
     """Base of dltoolkit's handlers: JSON bodies in and out, JSON errors.
@@ -115,8 +117,8 @@ class RunsHandler(RunsBase):
             "responses": _ok("a list of statuses"),
         },
         "post": {
-            "summary": "Launch a run: {model, data?, model_args?, data_args?, trainer_args?, seed?}",
-            "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}},
+            "summary": "Launch a run (see the request schema)",
+            "requestBody": {"content": {"application/json": {"schema": LAUNCH_SCHEMA}}},
             "responses": {
                 "201": {"description": "the new run's status", "content": {"application/json": {}}},
                 "400": {"description": "per-field errors: {code, message, errors: {field: message}}"},
@@ -149,6 +151,7 @@ class RunsHandler(RunsBase):
             data_args=request.get("data_args"),
             trainer_args=request.get("trainer_args"),
             seed=request.get("seed", 0),
+            loggers=request.get("loggers", ()),
             runs_root=self.runs_root,
         )
         self.write_json(run.status(), status=201)
@@ -231,7 +234,7 @@ class RunResumeHandler(RunsBase):
     operations = {
         "post": {
             "summary": "Resume from the last checkpoint, in the same run",
-            "responses": {**_ok("status"), "409": {"description": "running, or no checkpoint to resume"}},
+            "responses": {**_ok("status"), "409": {"description": "the run is running"}},
         }
     }
 
@@ -240,7 +243,7 @@ class RunResumeHandler(RunsBase):
         run = self.get_run(run_id)
         try:
             await asyncio.to_thread(run.resume)
-        except (RuntimeError, FileNotFoundError) as exc:
+        except RuntimeError as exc:
             raise tornado.web.HTTPError(409, "%s", exc) from exc
         self.write_json(run.status())
 
