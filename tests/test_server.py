@@ -133,6 +133,8 @@ async def test_launch_watch_and_delete_a_run(jp_fetch: Any, runs_root: Any) -> N
     status = await wait_state(jp_fetch, run_id, ("finished", "failed"))
     assert status["state"] == "finished", await api(jp_fetch, "runs", run_id, "logs")
     assert status["config"]["model"]["class_path"] == "dltoolkit.models.mlp.MLP"
+    assert status["command"] == f"dltoolkit fit --config {runs_root / run_id / 'config.yaml'}"
+    assert "class_path: dltoolkit.models.mlp.MLP" in status["config_yaml"]
     first = await api(jp_fetch, "runs", run_id, "metrics")
     assert first["next"] == len(first["rows"]) > 0
     assert any("train/loss" in row for row in first["rows"])

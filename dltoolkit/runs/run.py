@@ -328,6 +328,12 @@ class Run:
         loaded: dict[str, Any] = yaml.safe_load(self.config_path.read_text())
         return loaded
 
+    def command(self) -> str:
+        """The shell command that reproduces this run: ``dltoolkit fit --config <run>/config.yaml``."""
+        import shlex
+
+        return f"dltoolkit fit --config {shlex.quote(str(self.config_path))}"
+
     # --- controlling ---------------------------------------------------------------------------
 
     def _start(self, extra_args: list[str]) -> None:

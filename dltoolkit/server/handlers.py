@@ -162,7 +162,10 @@ class RunHandler(RunsBase):
 
     path = f"runs/{RUN_ID}"
     operations = {
-        "get": {"summary": "A run's status and config", "responses": _ok("status, with its config")},
+        "get": {
+            "summary": "A run's status and config",
+            "responses": _ok("status, with config (parsed), config_yaml (the file) and command"),
+        },
         "delete": {
             "summary": "Delete a finished, failed, stopped or interrupted run",
             "responses": {"204": {"description": "deleted"}, "409": {"description": "the run is running"}},
@@ -172,7 +175,10 @@ class RunHandler(RunsBase):
     @tornado.web.authenticated
     def get(self, run_id: str) -> None:
         run = self.get_run(run_id)
-        self.write_json({**run.status(), "config": run.config()})
+        config_yaml = run.config_path.read_text()
+        self.write_json(
+            {**run.status(), "config": run.config(), "config_yaml": config_yaml, "command": run.command()}
+        )
 
     @tornado.web.authenticated
     async def delete(self, run_id: str) -> None:
