@@ -4,25 +4,49 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-DEPS_HASH := $(shell cat pyproject.toml package.json tests/plugins/*/pyproject.toml | sha256sum | cut -c1-16)
+DEPS_HASH := $(shell cat pyproject.toml tests/plugins/*/pyproject.toml | sha256sum | cut -c1-16)
 STAMP := $(VENV)/.installed-$(DEPS_HASH)
+# front ends: npm workspaces (widgets/, labextension/), rebuilt when a source or the lock file changes
+NPM_STAMP := node_modules/.package-lock.json
+FRONTEND_SRC := $(shell find widgets/src labextension/src labextension/style -type f 2>/dev/null) \
+	widgets/build.mjs $(wildcard */package.json) $(wildcard */tsconfig.json)
+FRONTEND_OUT := dltoolkit/labextension/package.json
 LAB_PORT ?= 8888
 # Jupyter refuses to run as root unless told to; CI and containers run as root.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: install system-data lab test lint format bench clean
+.PHONY: install system-data chromium lab test lint format bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(FRONTEND_OUT)
+	@$(MAKE) --no-print-directory chromium
 
 $(STAMP):
 	@$(MAKE) --no-print-directory system-data
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade --quiet pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	# the front ends are built below, by make: the build hook is for wheels
+	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e '.[dev,lab]'
 	# a real third-party plugin distribution, so the entry-point test uses no mock
 	$(BIN)/python -m pip install --quiet ./tests/plugins/dltoolkit-example-plugin
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+$(NPM_STAMP): package-lock.json package.json $(wildcard */package.json)
+	npm ci --no-audit --no-fund
+	touch $@
+
+$(FRONTEND_OUT): $(NPM_STAMP) $(FRONTEND_SRC) | $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" npm run build
+	# JupyterLab finds the built sidebar through a link in .venv/share/jupyter/labextensions
+	$(BIN)/jupyter labextension develop --overwrite .
+	touch $@
+
+# Debian's Chromium for the browser tests (tests/ui, Playwright with executable_path=/usr/bin/chromium).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: /usr/bin/chromium missing (apt-get install chromium); the browser tests will fail"; fi
 
 # default_url makes the printed URL (and /) open the welcome notebook: with --no-browser, a file given
 # as an argument would only reach a browser that Jupyter opens itself.
@@ -45,12 +69,15 @@ lint: install
 	$(BIN)/ruff check dltoolkit tests benchmarks
 	$(BIN)/ruff format --check dltoolkit tests benchmarks
 	$(BIN)/mypy
+	npm run lint
 
 format: install
 	$(BIN)/ruff check --fix dltoolkit tests benchmarks
 	$(BIN)/ruff format dltoolkit tests benchmarks
+	npm run format
 
 test: install lint
+	npm test
 	$(BIN)/python -m pytest -q
 
 bench: install
@@ -58,4 +85,5 @@ bench: install
 	$(BIN)/dltoolkit bench overhead
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache node_modules widgets/lib labextension/lib \
+		dltoolkit/labextension dltoolkit/dashboards/static tests/ui/artifacts

@@ -26,6 +26,11 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "dltoolkit.server"}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The built sidebar (``dltoolkit/labextension``), for ``jupyter labextension develop``."""
+    return [{"src": "labextension", "dest": "dltoolkit"}]
+
+
 __all__ = [
     "TOPICS",
     "create_data",

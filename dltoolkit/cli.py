@@ -211,7 +211,7 @@ def _list_data(argv: list[str]) -> int:
 def _bench(argv: list[str]) -> int:
     import importlib
 
-    names = ("quality", "overhead", "monitoring")
+    names = ("quality", "overhead", "monitoring", "dashboards")
     if not argv or argv[0] not in names:
         print(f"usage: dltoolkit bench {{{','.join(names)}}} [options]", file=sys.stderr)
         return 2

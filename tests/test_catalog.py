@@ -134,6 +134,7 @@ def test_entry_point_plugin_from_an_installed_distribution() -> None:
         "dltoolkit, dltoolkit.models, dltoolkit.catalog",
         "dltoolkit.server, dltoolkit.server.handlers",  # loaded by every JupyterLab start
         "dltoolkit.runs",  # read by the server and dashboards
+        "dltoolkit.dashboards",  # imported in notebooks before anything trains
     ],
 )
 def test_light_modules_import_no_torch(modules: str) -> None:

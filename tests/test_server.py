@@ -191,6 +191,7 @@ async def test_stop_then_resume_through_the_api(jp_fetch: Any, runs_root: Any) -
         ({"model": "mlpp"}, {"model"}),
         ({"model": "mlp", "data": "digitz"}, {"data"}),
         ({"model": "mlp", "loggers": ["wandb"]}, {"loggers"}),
+        ({"model": "mlp", "data": "image_folder", "data_args": {"root": "/nonexistent"}}, {"data_args"}),
         (
             {"model": "mlp", "model_args": {"dropout": "x", "lrr": 1}},
             {"model_args.dropout", "model_args.lrr"},

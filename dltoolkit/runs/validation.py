@@ -113,10 +113,12 @@ def launch_errors(request: Any) -> dict[str, str]:
     data_defaults = catalog.resolve(model, data).data_defaults
     try:
         dm = dspec.cls(**{**data_defaults, **args["data_args"]})
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OSError) as exc:
         return {"data_args": str(exc)}
     try:
         catalog.create_model(model, data=dm, **model_args)  # type: ignore[arg-type]
+    except OSError as exc:  # the data module read its folder to learn its classes: it is missing
+        return {"data_args": str(exc)}
     except (ValueError, TypeError) as exc:
         return {"model_args": str(exc)}
     return {}

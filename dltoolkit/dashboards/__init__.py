@@ -1,0 +1,40 @@
+"""Notebook dashboards: anywidget widgets for JupyterLab, Notebook 7 and VS Code.
+
+    from dltoolkit.dashboards import TrainingDashboard, RunsPanel
+
+    dash = TrainingDashboard()          # a Lightning Callback and a widget
+    dash                                # shows it: live curves of every logged metric, progress, Stop
+    dash.fit(model, dm, max_epochs=20)  # or pl.Trainer(callbacks=[dash]).fit(model, dm)
+
+    RunsPanel()                         # the runs under ./dltoolkit-runs: status, curves, Stop/Resume/Delete
+
+Their front ends are ES modules built from ``widgets/`` into ``dltoolkit/dashboards/static/``.
+Importing this package is light: each dashboard loads (with Lightning, for ``TrainingDashboard``) on
+first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dltoolkit.dashboards.runs import RunsPanel
+    from dltoolkit.dashboards.training import TrainingDashboard
+
+_LAZY = {
+    "TrainingDashboard": "dltoolkit.dashboards.training",
+    "RunsPanel": "dltoolkit.dashboards.runs",
+}
+
+__all__ = ["RunsPanel", "TrainingDashboard"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
