@@ -38,7 +38,7 @@ $(NPM_STAMP): package-lock.json package.json $(wildcard */package.json)
 $(FRONTEND_OUT): $(NPM_STAMP) $(FRONTEND_SRC) | $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" npm run build
 	# JupyterLab finds the built sidebar through a link in .venv/share/jupyter/labextensions
-	$(BIN)/jupyter labextension develop --overwrite .
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter labextension develop --overwrite .
 	touch $@
 
 # Debian's Chromium for the browser tests (tests/ui, Playwright with executable_path=/usr/bin/chromium).
