@@ -177,7 +177,7 @@ def test_without_a_logger_the_trainer_keeps_its_folders(digits: Any, tmp_path: P
 def test_a_message_costs_the_same_after_5000_rows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows logged 50 at a time, each batch followed by an update (what a tick does): every message holds
     the new rows only, so the last one is the size of the first (with the rows re-sent as a trait, the
-    100th was 100 times the first: ~0.5 MB at 5,000 rows, ~2.5 MB at 42,000)."""
+    100th was 100 times the first: ~0.5 MB at 5,000 rows, ~4.5 MB at 46,000 in a real kernel)."""
     dash = TrainingDashboard()
     sent = record_sends(dash.widget, monkeypatch)
     trainer = pl.Trainer(**QUIET, logger=False)  # (not fitting: no progress, only rows are sent)
