@@ -129,7 +129,9 @@ def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.dltoolkit_errors = errors
     page.set_default_timeout(60_000)
-    page.goto(f"{lab.url}lab?token={lab.token}")
+    # a workspace of its own, reset: nothing restored from an earlier test's layout
+    workspace = "".join(c if c.isalnum() else "-" for c in request.node.name)[:60]
+    page.goto(f"{lab.url}lab/workspaces/{workspace}?reset&token={lab.token}")
     page.wait_for_selector("#jp-main-dock-panel", timeout=90_000)
     yield page
     ARTIFACTS.mkdir(exist_ok=True)
