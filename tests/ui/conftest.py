@@ -118,6 +118,14 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each phase's report on the test item, so that ``page`` knows at teardown whether it failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
 def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A fresh browser page (own context) with JupyterLab open; console errors are collected in
@@ -137,6 +145,24 @@ def page(browser: Any, lab: Lab, request: pytest.FixtureRequest) -> Iterator[Any
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-end.png"))
     context.close()
+    failed = getattr(request.node, "report_call", None)
+    if failed is not None and failed.failed:
+        save_diagnostics(lab, request.node.name, errors)
+
+
+def save_diagnostics(lab: Lab, test: str, console_errors: list[str]) -> None:
+    """After a failure: the server's log, every run's status and log tail, and the browser console, into
+    ``artifacts/<test>-diagnostics.txt`` and onto stdout (which CI keeps when a test fails)."""
+    parts = [f"== console errors\n{chr(10).join(console_errors) or '(none)'}"]
+    for status in sorted(lab.runs.glob("*/status.json")):
+        log = status.parent / "process.log"
+        tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+        parts.append(f"== run {status.parent.name}: {status.read_text()}\n{tail}")
+    server_log = lab.root / "lab.log"
+    parts.append("== jupyter lab log (tail)\n" + server_log.read_text(errors="replace")[-4000:])
+    text = "\n\n".join(parts)
+    (ARTIFACTS / f"{test}-diagnostics.txt").write_text(text)
+    print(text)
 
 
 def shot(page: Any, name: str) -> Path:
