@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,3 +27,20 @@ def fast_trainer(tmp_path: Any) -> Any:
         return pl.Trainer(**kwargs)
 
     return make
+
+
+def _poll(what: Callable[[], Any], timeout: float = 90.0, interval: float = 0.05) -> Any:
+    """Call ``what`` until it returns something truthy (and return that); fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def poll() -> Callable[..., Any]:
+    """Wait for a condition that another process or thread makes true: ``poll(lambda: run.done)``."""
+    return _poll

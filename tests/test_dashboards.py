@@ -36,17 +36,6 @@ LONG = {"max_epochs": 1000, "limit_train_batches": 5, "limit_val_batches": 2}
 QUIET = {"accelerator": "cpu", "enable_progress_bar": False, "enable_model_summary": False}
 
 
-def poll(what: Callable[[], Any], timeout: float = 90.0, interval: float = 0.05) -> Any:
-    """Call ``what`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def front_end_update(widget: Any, **state: Any) -> None:
     """What a front end's ``model.set(...); model.save_changes()`` delivers to the kernel."""
     data = {"method": "update", "state": state, "buffer_paths": []}
@@ -271,7 +260,7 @@ def panel_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path,
 
 
 def test_runs_panel_follows_a_run_and_sends_only_new_rows(
-    panel_runs: tuple[Path, Run, Run], monkeypatch: pytest.MonkeyPatch
+    panel_runs: tuple[Path, Run, Run], monkeypatch: pytest.MonkeyPatch, poll: Callable[..., Any]
 ) -> None:
     root, short, _ = panel_runs
     sent: list[dict[str, Any]] = []  # what goes to the front end
@@ -359,7 +348,9 @@ def test_runs_panel_reads_only_what_was_appended(tmp_path: Path, monkeypatch: py
     assert tail.read() == (run.metrics(), False) and len(tail.rows) == 1
 
 
-def test_runs_panel_reports_bad_actions_in_the_widget(panel_runs: tuple[Path, Run, Run]) -> None:
+def test_runs_panel_reports_bad_actions_in_the_widget(
+    panel_runs: tuple[Path, Run, Run], poll: Callable[..., Any]
+) -> None:
     root = panel_runs[0]
     with pytest.raises(ValueError, match="poll must be a positive"):
         RunsPanel(root, poll=0)
@@ -379,7 +370,9 @@ def test_runs_panel_reports_bad_actions_in_the_widget(panel_runs: tuple[Path, Ru
         panel.close()
 
 
-def test_runs_panel_stops_resumes_and_deletes(panel_runs: tuple[Path, Run, Run]) -> None:
+def test_runs_panel_stops_resumes_and_deletes(
+    panel_runs: tuple[Path, Run, Run], poll: Callable[..., Any]
+) -> None:
     root, _, long = panel_runs
     panel = RunsPanel(root, poll=0.1)
     try:

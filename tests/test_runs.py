@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,6 @@ TINY = {"hidden_sizes": [16]}
 SHORT = {"max_epochs": 2, "limit_train_batches": 5, "limit_val_batches": 2}
 # runs until stopped: many short epochs
 LONG = {"max_epochs": 1000, "limit_train_batches": 5, "limit_val_batches": 2}
-
-
-def poll(what: Callable[[], Any], timeout: float = 90.0, interval: float = 0.05) -> Any:
-    """Call ``what`` until it returns something truthy; fail after ``timeout`` s."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +96,9 @@ def test_metrics_skip_a_partly_written_last_line(tmp_path: Path) -> None:
     assert run.metrics() == [{"epoch": 0, "step": 4, "val/acc": 0.5}]
 
 
-def test_stop_writes_last_checkpoint_and_resume_continues(runs: dict[str, Run]) -> None:
+def test_stop_writes_last_checkpoint_and_resume_continues(
+    runs: dict[str, Run], poll: Callable[..., Any]
+) -> None:
     run = runs["stop"]
     poll(lambda: run.status().get("epoch", 0) >= 1)
     with pytest.raises(RuntimeError):
@@ -132,7 +122,9 @@ def test_stop_writes_last_checkpoint_and_resume_continues(runs: dict[str, Run]) 
     assert "Restoring states from the checkpoint" in run.logs(tail=None)
 
 
-def test_sigkill_is_interrupted_and_resumes_past_a_partial_checkpoint(runs: dict[str, Run]) -> None:
+def test_sigkill_is_interrupted_and_resumes_past_a_partial_checkpoint(
+    runs: dict[str, Run], poll: Callable[..., Any]
+) -> None:
     run = runs["kill"]
     poll(lambda: run.last_checkpoint.is_file() and run.status().get("epoch", 0) >= 1)
     assert run.pid is not None
