@@ -3,7 +3,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vite
 import type { StreamChart as StreamChartType } from '../src/chart';
 import { MetricTable } from '../src/metrics';
 
-// jsdom has neither ResizeObserver nor matchMedia: record what the chart observes
+// jsdom has no ResizeObserver: record what the chart observes (matchMedia: vitest.setup.mjs)
 class FakeResizeObserver {
   static live = new Set<FakeResizeObserver>();
   targets: Element[] = [];
@@ -28,15 +28,6 @@ let chartRenderTimes: () => number[];
 
 beforeAll(async () => {
   vi.stubGlobal('ResizeObserver', FakeResizeObserver);
-  if (!window.matchMedia) {
-    vi.stubGlobal('matchMedia', () => ({
-      matches: false,
-      addEventListener() {},
-      removeEventListener() {},
-      addListener() {},
-      removeListener() {},
-    }));
-  }
   ({ StreamChart, chartRenderTimes } = await import('../src/chart'));
 });
 

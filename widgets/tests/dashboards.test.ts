@@ -1,4 +1,4 @@
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 type Handler = (...args: unknown[]) => void;
 
@@ -43,13 +43,6 @@ let renderDashboard: Render;
 let renderPanel: Render;
 
 beforeAll(async () => {
-  vi.stubGlobal('matchMedia', () => ({
-    matches: false,
-    addEventListener() {},
-    removeEventListener() {},
-    addListener() {},
-    removeListener() {},
-  }));
   renderDashboard = (await import('../src/training_dashboard')).default.render as unknown as Render;
   renderPanel = (await import('../src/runs_panel')).default.render as unknown as Render;
 });
