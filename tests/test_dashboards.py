@@ -301,53 +301,6 @@ def test_runs_panel_follows_a_run_and_sends_only_new_rows(
     assert not panel._thread.is_alive()
 
 
-def test_runs_panel_reads_only_what_was_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A poll parses the lines appended since the last one (not the whole metrics.csv), and still gives
-    ``Run.metrics()``'s rows through CSVLogger's rewrites (a new column; one read half-written), a line
-    being written, and a resume that restarted (the file deleted, then written anew: rows start over)."""
-    from dltoolkit.dashboards.runs import _MetricsTail
-    from dltoolkit.runs.callbacks import RunCSVLogger
-
-    run = Run("mlp__digits__0__20250101-000000-abcd", tmp_path)
-    run.path.mkdir(parents=True)
-    tail = _MetricsTail(run.metrics_path)
-    parsed: list[int] = []  # rows parsed by each read
-    parse = tail._parse
-    monkeypatch.setattr(
-        tail, "_parse", lambda data, cols: parsed.append(data.count(b"\n")) or parse(data, cols)
-    )
-    assert tail.read() is None  # no file yet
-    logger = RunCSVLogger(run.path)
-    for step in range(2000):
-        logger.log_metrics({"train/loss": 1 / (step + 1), "epoch": step // 20}, step=step)
-    assert tail.read() == (run.metrics(), False) and parsed == [2000]
-    assert tail.read() is None  # unchanged: nothing read
-    logger.log_metrics({"train/loss": 0.5, "epoch": 100}, step=2000)
-    assert tail.read() == (run.metrics()[-1:], False) and parsed[-1] == 1  # one line, not 2001
-    logger.log_metrics({"val/acc": 0.9, "epoch": 100}, step=2000)  # a new column: the file is rewritten
-    assert tail.read() == (run.metrics()[-1:], False) and "val/acc" in tail.rows[-1]
-    assert tail.rows == run.metrics()
-    # a rewrite read while under way (a new header, not all the rows yet): nothing until it is complete
-    known, text = run.metrics(), run.metrics_path.read_bytes()
-    header, body = text.split(b"\n", 1)
-    rewritten = header.replace(b"\r", b",test/acc\r\n") + body.replace(b"\r\n", b",\r\n")
-    with run.metrics_path.open("r+b") as f:  # its rows but the last, and a long line being written
-        f.write(rewritten[: rewritten.rfind(b"\n", 0, -1) + 1] + b"0," * 50_000)
-    assert tail.read() is None and tail.rows == known
-    run.metrics_path.write_bytes(rewritten)
-    assert tail.read() == ([], False) and tail.rows == run.metrics() == known
-    with run.metrics_path.open("a") as f:  # a line being written is read once it is complete
-        f.write("101,2001,")
-        f.flush()
-        assert tail.read() == ([], False)
-        f.write("1.5,,\r\n")
-    assert tail.read() == (run.metrics()[-1:], False) and tail.rows == run.metrics()
-    run.metrics_path.unlink()  # a resume that restarted: no rows, then new ones from step 0
-    assert tail.read() == ([], True) and tail.rows == []
-    RunCSVLogger(run.path).log_metrics({"train/loss": 2.0, "epoch": 0}, step=0)
-    assert tail.read() == (run.metrics(), False) and len(tail.rows) == 1
-
-
 def test_runs_panel_reports_bad_actions_in_the_widget(
     panel_runs: tuple[Path, Run, Run], poll: Callable[..., Any]
 ) -> None:

@@ -5,6 +5,8 @@ The runs are launched together by one module fixture (they train in parallel), t
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -15,6 +17,7 @@ from typing import Any
 import pytest
 
 from dltoolkit.runs import Run, launch, list_runs, make_run_id, resolve_runs_root, validate_run_id
+from dltoolkit.runs.metrics import MetricsTail
 
 TINY = {"hidden_sizes": [16]}
 SHORT = {"max_epochs": 2, "limit_train_batches": 5, "limit_val_batches": 2}
@@ -234,3 +237,60 @@ def test_status_is_written_once_per_change_at_epoch_ends(
         ("finished", 3, 6),
     ]  # fmt: skip
     assert written[0]["total_steps"] is None and written[1]["total_steps"] == 6
+
+
+def whole_file(run: Run) -> list[dict[str, float]]:
+    """metrics.csv parsed with csv.DictReader, all of it, as a reference (complete lines only)."""
+    text = run.metrics_path.read_text() if run.metrics_path.exists() else ""
+    rows = []
+    for raw in csv.DictReader(io.StringIO(text[: text.rfind("\n") + 1])):
+        rows.append({k: int(float(v)) if k in ("epoch", "step") else float(v) for k, v in raw.items() if v})
+    return rows
+
+
+def test_metrics_tail_reads_only_what_was_appended(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read parses the lines appended since the last one (not the whole metrics.csv), and still gives
+    the rows of a plain csv parse of the whole file, through CSVLogger's rewrites (a new column; one
+    read half-written), a line being written, and a resume that restarted (the file deleted, then
+    written anew: rows start over)."""
+    from dltoolkit.runs.callbacks import RunCSVLogger
+
+    run = Run("mlp__digits__0__20250101-000000-abcd", tmp_path)
+    run.path.mkdir(parents=True)
+    tail = MetricsTail(run.metrics_path)
+    parsed: list[int] = []  # rows parsed by each read
+    parse = tail._parse
+    monkeypatch.setattr(
+        tail, "_parse", lambda data, cols: parsed.append(data.count(b"\n")) or parse(data, cols)
+    )
+    assert tail.read() is None  # no file yet
+    logger = RunCSVLogger(run.path)
+    for step in range(2000):
+        logger.log_metrics({"train/loss": 1 / (step + 1), "epoch": step // 20}, step=step)
+    assert tail.read() == (whole_file(run), False) and parsed == [2000]
+    assert tail.read() is None  # unchanged: nothing read
+    logger.log_metrics({"train/loss": 0.5, "epoch": 100}, step=2000)
+    assert tail.read() == (whole_file(run)[-1:], False) and parsed[-1] == 1  # one line, not 2001
+    logger.log_metrics({"val/acc": 0.9, "epoch": 100}, step=2000)  # a new column: the file is rewritten
+    assert tail.read() == (whole_file(run)[-1:], False) and "val/acc" in tail.rows[-1]
+    assert tail.rows == whole_file(run)
+    # a rewrite read while under way (a new header, not all the rows yet): nothing until it is complete
+    known, text = whole_file(run), run.metrics_path.read_bytes()
+    header, body = text.split(b"\n", 1)
+    rewritten = header.replace(b"\r", b",test/acc\r\n") + body.replace(b"\r\n", b",\r\n")
+    with run.metrics_path.open("r+b") as f:  # its rows but the last, and a long line being written
+        f.write(rewritten[: rewritten.rfind(b"\n", 0, -1) + 1] + b"0," * 50_000)
+    assert tail.read() is None and tail.rows == known
+    run.metrics_path.write_bytes(rewritten)
+    assert tail.read() == ([], False) and tail.rows == whole_file(run) == known
+    with run.metrics_path.open("a") as f:  # a line being written is read once it is complete
+        f.write("101,2001,")
+        f.flush()
+        assert tail.read() == ([], False)
+        f.write("1.5,,\r\n")
+    assert tail.read() == (whole_file(run)[-1:], False) and tail.rows == whole_file(run)
+    run.metrics_path.unlink()  # a resume that restarted: no rows, then new ones from step 0
+    assert tail.read() == ([], True) and tail.rows == []
+    RunCSVLogger(run.path).log_metrics({"train/loss": 2.0, "epoch": 0}, step=0)
+    assert tail.read() == (whole_file(run), False) and len(tail.rows) == 1
+    assert run.metrics() == whole_file(run) and run.metrics(since=1) == []

@@ -168,6 +168,48 @@ async def test_events_stream_status_and_every_metric_row(jp_fetch: Any, runs_roo
     assert streamed == (await api(jp_fetch, "runs", run_id, "metrics"))["rows"]  # none lost, none twice
 
 
+async def test_events_say_reset_when_the_metrics_start_over(jp_fetch: Any, runs_root: Any) -> None:
+    """A run whose metrics.csv is replaced (a resume without a checkpoint restarts) streams the new
+    rows from the first, marked ``reset``; rows already streamed are not sent again."""
+    run = runs_root / "mlp__digits__0__20250101-000000-abcd"
+    run.mkdir(parents=True)
+    (run / "config.yaml").write_text("model: {}\n")
+    status = run / "status.json"
+    status.write_text(json.dumps({"state": "running", "epoch": 0}))
+    metrics = run / "metrics.csv"
+    metrics.write_text("epoch,step,train/loss\n0,0,2.0\n0,1,1.5\n0,2,1.0\n")
+    received = bytearray()
+    stream = asyncio.ensure_future(
+        jp_fetch(
+            "dltoolkit", "api", "runs", run.name, "events", params={"since": 1},
+            streaming_callback=received.extend, request_timeout=60,
+        )
+    )  # fmt: skip
+
+    def pages() -> list[dict[str, Any]]:
+        blocks = received.decode().split("\n\n")[:-1]  # complete events only
+        return [json.loads(b.split("data: ", 1)[1]) for b in blocks if b.startswith("event: metrics")]
+
+    async def until(n_pages: int) -> None:
+        async with asyncio.timeout(30):
+            while len(pages()) < n_pages:
+                await asyncio.sleep(0.02)
+
+    await until(1)
+    metrics.unlink()
+    await until(2)
+    metrics.write_text("epoch,step,train/loss\n0,0,2.2\n")
+    await until(3)
+    status.write_text(json.dumps({"state": "finished", "epoch": 1}))
+    await stream  # the stream ends after a final state
+    first_rows = [{"epoch": 0, "step": 1, "train/loss": 1.5}, {"epoch": 0, "step": 2, "train/loss": 1.0}]
+    assert pages() == [
+        {"rows": first_rows, "next": 3},
+        {"rows": [], "next": 0, "reset": True},  # the file went away: the rows start over
+        {"rows": [{"epoch": 0, "step": 0, "train/loss": 2.2}], "next": 1},
+    ]
+
+
 async def test_stop_then_resume_through_the_api(jp_fetch: Any, runs_root: Any) -> None:
     long_run = {**TINY, "trainer_args": {"max_epochs": 400, "limit_val_batches": 1, "log_every_n_steps": 1}}
     run_id = (await api(jp_fetch, "runs", method="POST", body=long_run))["run_id"]

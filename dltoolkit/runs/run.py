@@ -11,8 +11,6 @@ number of readers (the sidebar, a dashboard, a script) read it at the same time.
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import json
 import os
 import re
@@ -26,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from dltoolkit.runs.metrics import read_metrics
 
 #: Where runs go unless an argument or ``$DLTOOLKIT_RUNS`` says otherwise.
 DEFAULT_RUNS_ROOT = "dltoolkit-runs"
@@ -289,26 +289,9 @@ class Run:
 
     def metrics(self, since: int = 0) -> list[dict[str, float]]:
         """Rows of ``metrics.csv`` from row index ``since`` on (empty cells left out); a last line still
-        being written is skipped. ``run.metrics(since=len(seen))`` gives only the new rows."""
-        try:
-            text = self.metrics_path.read_text()
-        except FileNotFoundError:
-            return []
-        if not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]
-        rows: list[dict[str, float]] = []
-        for i, raw in enumerate(csv.DictReader(io.StringIO(text))):
-            if i < since:
-                continue
-            row: dict[str, float] = {}
-            for k, v in raw.items():
-                if k is None or v in (None, ""):
-                    continue
-                with contextlib.suppress(ValueError):
-                    f = float(v)
-                    row[k] = int(f) if k in ("epoch", "step") else f
-            rows.append(row)
-        return rows
+        being written is skipped. ``run.metrics(since=len(seen))`` gives only the new rows (a reader that
+        polls should keep a :class:`dltoolkit.runs.metrics.MetricsTail`: it parses only new bytes)."""
+        return read_metrics(self.metrics_path)[since:]
 
     def logs(self, tail: int | None = 200) -> str:
         """The last ``tail`` lines of ``process.log`` (all of it with ``tail=None``)."""

@@ -257,8 +257,10 @@ class RunResumeHandler(RunsBase):
 class RunEventsHandler(RunsBase):
     """``GET /runs/{id}/events?since=N``: server-sent events: ``status`` and ``metrics`` as they change.
 
-    The files are polled every 0.2 s, so a logged row reaches the client well within a second; the stream
-    ends after a final state (a client reconnecting with ``since`` loses no row).
+    The files are polled every 0.2 s, so a logged row reaches the client well within a second; each poll
+    parses only the bytes appended to ``metrics.csv`` since the last. The stream ends after a final state
+    (a client reconnecting with ``since`` loses no row). When the file starts over (a resume that had no
+    checkpoint restarts the run), the event carries ``"reset": true`` and every row from the first.
     """
 
     path = f"runs/{RUN_ID}/events"
@@ -272,6 +274,7 @@ class RunEventsHandler(RunsBase):
 
     @tornado.web.authenticated
     async def get(self, run_id: str) -> None:
+        from dltoolkit.runs.metrics import MetricsTail
         from dltoolkit.runs.run import FINAL_STATES
 
         run = self.get_run(run_id)
@@ -279,16 +282,22 @@ class RunEventsHandler(RunsBase):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         last_status: Any = None
+        tail = MetricsTail(run.metrics_path)
         while True:
             status = run.status()
-            rows = run.metrics(since=since)
+            _, reset = tail.read() or ([], False)
+            if reset:
+                since, rows = 0, tail.rows
+            else:
+                rows = tail.rows[since:]  # nothing new: since is the end, the slice empty
             try:
                 if status != last_status:
                     self.write(f"event: status\ndata: {json.dumps(status)}\n\n")
                     last_status = status
-                if rows:
+                if rows or reset:
                     since += len(rows)
-                    self.write(f"event: metrics\ndata: {json.dumps({'rows': rows, 'next': since})}\n\n")
+                    page = {"rows": rows, "next": since, **({"reset": True} if reset else {})}
+                    self.write(f"event: metrics\ndata: {json.dumps(page)}\n\n")
                 await self.flush()
             except tornado.iostream.StreamClosedError:
                 return

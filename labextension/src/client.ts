@@ -99,6 +99,8 @@ export interface MetricsPage {
   rows: MetricRow[];
   /** the `since` to ask for next */
   next: number;
+  /** (live stream only) the run's metrics started over: `rows` are all of them, from the first */
+  reset?: boolean;
 }
 
 /** `GET runs/{id}/logs?tail=N` */

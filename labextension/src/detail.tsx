@@ -65,6 +65,10 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
         },
         metrics: (page) => {
           next.current = page.next;
+          if (page.reset) {
+            table.clear();
+            setVersion((v) => v + 1);
+          }
           if (page.rows.length) {
             table.append(page.rows);
             setVersion((v) => v + 1);
