@@ -23,7 +23,7 @@ from typing import Any
 USAGE = """usage: dltoolkit {fit,validate,test,predict} [--model NAME] [--data NAME] [options]
        dltoolkit models [PATTERN] [--topic TOPIC] [--json]
        dltoolkit data [--json]
-       dltoolkit bench {quality,overhead} [options]
+       dltoolkit bench NAME [options]   (NAME: a module of benchmarks/, e.g. quality)
 
 Train, evaluate and benchmark the models of the dltoolkit catalog.
   fit/validate/test/predict   LightningCLI subcommands (see `dltoolkit fit --help`)
@@ -211,16 +211,19 @@ def _list_data(argv: list[str]) -> int:
 def _bench(argv: list[str]) -> int:
     import importlib
 
-    names = ("quality", "overhead", "monitoring", "dashboards")
-    if not argv or argv[0] not in names:
-        print(f"usage: dltoolkit bench {{{','.join(names)}}} [options]", file=sys.stderr)
-        return 2
     root = Path(__file__).resolve().parents[1]
-    if not (root / "benchmarks" / f"{argv[0]}.py").exists():
+    # every module of benchmarks/ but the shared helpers is a benchmark: one file, no list to keep
+    names = sorted(
+        p.stem for p in (root / "benchmarks").glob("*.py") if not p.stem.startswith(("_", "common"))
+    )
+    if not names:
         print(
             "dltoolkit bench: the benchmarks/ folder ships with the source checkout; run from a clone",
             file=sys.stderr,
         )
+        return 2
+    if not argv or argv[0] not in names:
+        print(f"usage: dltoolkit bench {{{','.join(names)}}} [options]", file=sys.stderr)
         return 2
     sys.path.insert(0, str(root))
     module = importlib.import_module(f"benchmarks.{argv[0]}")

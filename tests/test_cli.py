@@ -96,3 +96,14 @@ def test_bad_input_is_a_clear_error(args: list[str], message: str, tmp_path: Pat
     assert res.returncode != 0
     assert message in res.stderr, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
+
+
+def test_bench_lists_every_benchmark_module(capsys: pytest.CaptureFixture[str]) -> None:
+    from dltoolkit.cli import main
+
+    assert main(["bench"]) == 2
+    usage = capsys.readouterr().err
+    listed = usage.split("{", 1)[1].split("}", 1)[0].split(",")
+    on_disk = [p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py")]
+    assert sorted(listed) == sorted(n for n in on_disk if n not in ("__init__", "common")), usage
+    assert main(["bench", "nothing-such"]) == 2
