@@ -26,6 +26,8 @@ $(STAMP):
 	$(BIN)/python -m pip install --upgrade --quiet pip
 	# the front ends are built below, by make: the build hook is for wheels
 	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e '.[dev,lab]'
+	# torchattacks without its pinned requests~=2.25.1 (which would break JupyterLab); its other needs are ours
+	$(BIN)/python -m pip install --quiet --no-deps 'torchattacks==3.5.1'
 	# a real third-party plugin distribution, so the entry-point test uses no mock
 	$(BIN)/python -m pip install --quiet ./tests/plugins/dltoolkit-example-plugin
 	rm -f $(VENV)/.installed-*

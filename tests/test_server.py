@@ -227,6 +227,81 @@ async def test_stop_then_resume_through_the_api(jp_fetch: Any, runs_root: Any) -
     await api(jp_fetch, "runs", run_id, "stop", method="POST", request_timeout=60)
 
 
+async def test_explain_and_attack_a_finished_run(jp_fetch: Any, runs_root: Any) -> None:
+    run_id = (await api(jp_fetch, "runs", method="POST", body={**TINY, "trainer_args": {"max_epochs": 3}}))[
+        "run_id"
+    ]
+    await wait_state(jp_fetch, run_id, ("finished",))
+    pool = await api(jp_fetch, "runs", run_id, "samples", params={"count": 6}, request_timeout=60)
+    assert pool["classes"] == [str(d) for d in range(10)] and pool["total"] > 6
+    assert [s["index"] for s in pool["samples"]] == list(range(6))
+    assert all(s["image"].startswith("data:image/png;base64,") for s in pool["samples"])
+
+    post = {"method": "POST", "request_timeout": 120}
+    shown = await api(jp_fetch, "runs", run_id, "explain", body={"index": 2, "method": "saliency"}, **post)
+    assert shown["label"] == pool["samples"][2]["label"] and shown["method"] == "saliency"
+    assert (
+        shown["target"] == pool["samples"][2]["predicted"] == shown["top"][0]["index"]
+    )  # null: the predicted
+    assert abs(sum(t["probability"] for t in shown["top"]) - 1) < 0.5 and len(shown["top"]) == 5
+    assert all(shown[k].startswith("data:image/png;base64,") for k in ("image", "overlay", "heatmap"))
+    other = await api(jp_fetch, "runs", run_id, "explain", body={"index": 2, "target": 7}, **post)
+    assert other["target"] == 7 and other["method"] == "integrated_gradients"
+
+    hit = await api(
+        jp_fetch, "runs", run_id, "attack", body={"index": 2, "attack": "PGD", "eps": 0.2}, **post
+    )
+    assert hit["attack"] == "pgd" and hit["eps"] == 0.2 and 0 < hit["linf"] <= 0.2 + 1e-6
+    assert set(hit["images"]) == {"original", "adversarial", "perturbation"}
+    curve = hit["curve"]
+    assert [p["eps"] for p in curve] == [0.0, 0.05, 0.1, 0.2, 0.3]
+    assert curve[-1]["accuracy"] <= curve[0]["accuracy"]  # a stronger attack never helps the model
+    deepfool = await api(jp_fetch, "runs", run_id, "attack", body={"index": 0, "attack": "deepfool"}, **post)
+    assert deepfool["eps"] is None and deepfool["curve"] is None  # minimum-norm: no budget, no curve
+
+    # bad requests: every problem by field, nothing computed
+    answers = []
+    for route, body, fields in [
+        ("explain", {"index": 0, "method": "saliencyy"}, {"method"}),
+        ("explain", {"index": 10_000, "target": 10}, {"index", "target"}),
+        ("explain", {"index": -1, "colour": "red"}, {"index", "colour"}),
+        ("explain", {"method": "saliency"}, {"index"}),
+        ("explain", [1, 2], {""}),
+        ("attack", {"index": 0, "attack": "pgdd"}, {"attack"}),
+        ("attack", {"index": 0, "eps": -0.1}, {"eps"}),
+        ("attack", {"index": 0, "eps": "big"}, {"eps"}),
+    ]:
+        with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+            await api(jp_fetch, "runs", run_id, route, body=body, **post)
+        assert err.value.code == 400, (route, body)
+        answers.append(json.loads(err.value.response.body))
+        assert set(answers[-1]["errors"]) == fields, (route, body, answers[-1])
+    assert "did you mean 'saliency'?" in answers[0]["errors"]["method"]
+    assert answers[1]["errors"]["target"] == "10 is out of range: the model has 10 classes (0..9)"
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await api(jp_fetch, "runs", run_id, "explain", body={"index": 0, "method": "grad_cam"}, **post)
+    assert err.value.code == 400 and "Conv" in json.loads(err.value.response.body)["errors"]["method"]
+
+
+async def test_inspecting_a_run_that_trains_or_has_no_checkpoint_is_a_409(
+    jp_fetch: Any, runs_root: Any
+) -> None:
+    for state in ("running", "failed"):
+        run = runs_root / f"mlp__digits__0__20250101-000000-{state[:4]}"
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text("model: {}\n")
+        (run / "status.json").write_text(json.dumps({"state": state}))
+        for route, body in (("explain", {"index": 0}), ("attack", {"index": 0})):
+            with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+                await api(jp_fetch, "runs", run.name, route, method="POST", body=body)
+            assert err.value.code == 409
+            message = json.loads(err.value.response.body)["message"]
+            assert ("once it has finished" if state == "running" else "no checkpoint") in message
+    with pytest.raises(tornado.httpclient.HTTPClientError) as err:
+        await api(jp_fetch, "runs", "nope", "explain", method="POST", body={"index": 0})
+    assert err.value.code == 404
+
+
 @pytest.mark.parametrize(
     ("body", "fields"),
     [

@@ -97,7 +97,9 @@ def test_launch_bodies(server: tuple[str, str, Path], body: Any) -> None:
 @FUZZ
 @given(
     run_id=TEXT,
-    tail=st.sampled_from(["", "metrics", "logs", "stop", "resume", "events", "x/y"]),
+    tail=st.sampled_from(
+        ["", "metrics", "logs", "stop", "resume", "events", "samples", "explain", "attack", "x/y"]
+    ),
     method=st.sampled_from(["GET", "POST", "DELETE", "PUT"]),
 )
 def test_run_paths(server: tuple[str, str, Path], run_id: str, tail: str, method: str) -> None:
@@ -107,6 +109,33 @@ def test_run_paths(server: tuple[str, str, Path], run_id: str, tail: str, method
     code = request(url + "runs/" + path, token, method, b"" if method in ("POST", "PUT") else None)
     assert code < 500, (method, path, code)
     assert code in (400, 404, 405), (method, path, code)  # no such run exists
+
+
+INSPECT = st.fixed_dictionaries(
+    {"index": st.one_of(st.integers(-5, 10**6), TEXT, st.none())},
+    optional={
+        "method": st.one_of(TEXT, st.sampled_from(["saliency", "grad_cam"])),
+        "target": st.one_of(st.integers(-5, 50), st.none(), TEXT),
+        "attack": st.one_of(TEXT, st.sampled_from(["pgd", "cw"])),
+        "eps": st.one_of(st.floats(allow_nan=True), st.integers(), TEXT),
+        "smoothgrad": st.one_of(st.booleans(), TEXT),
+        "curve": st.one_of(st.booleans(), st.integers()),
+    },
+)
+
+
+@FUZZ
+@given(route=st.sampled_from(["explain", "attack"]), body=st.one_of(INSPECT, JSON, st.binary(max_size=64)))
+def test_explain_and_attack_bodies(server: tuple[str, str, Path], route: str, body: Any) -> None:
+    """On a finished run without a checkpoint: a malformed body is a 400, a well-formed one a 409."""
+    url, token, runs = server
+    run = runs / "mlp__digits__0__20250101-000000-fuzz"
+    if not run.exists():
+        run.mkdir(parents=True)
+        (run / "config.yaml").write_text("model: {}\n")
+        (run / "status.json").write_text(json.dumps({"state": "finished"}))
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    assert request(url + f"runs/{run.name}/{route}", token, "POST", data) in (400, 409)
 
 
 @FUZZ

@@ -317,6 +317,32 @@ class Run:
 
         return f"dltoolkit fit --config {shlex.quote(str(self.config_path))}"
 
+    def load(self) -> tuple[Any, Any]:
+        """The trained model, from the run's last checkpoint, in eval mode on the CPU, and the run's data
+        module, built from its config (not set up). Imports torch and Lightning.
+
+            model, data = Run("mlp__digits__0__20260101-000000-beef").load()
+        """
+        import importlib
+
+        self._require()
+        if not self.last_checkpoint.is_file():
+            state = self.status().get("state")
+            raise FileNotFoundError(f"run {self.run_id!r} has no checkpoint yet (state: {state})")
+        config = self.config()
+
+        def resolve(section: str) -> tuple[Any, dict[str, Any]]:
+            entry = config.get(section)
+            if not isinstance(entry, dict) or not isinstance(entry.get("class_path"), str):
+                raise ValueError(f"{self.config_path} has no {section}.class_path")
+            module, _, name = entry["class_path"].rpartition(".")
+            return getattr(importlib.import_module(module), name), dict(entry.get("init_args") or {})
+
+        model_class, _ = resolve("model")  # its hyperparameters come from the checkpoint
+        data_class, data_args = resolve("data")
+        model = model_class.load_from_checkpoint(self.last_checkpoint, map_location="cpu")
+        return model.eval(), data_class(**data_args)
+
     # --- controlling ---------------------------------------------------------------------------
 
     def _start(self, extra_args: list[str]) -> None:

@@ -122,3 +122,40 @@ def launch_errors(request: Any) -> dict[str, str]:
     except (ValueError, TypeError) as exc:
         return {"model_args": str(exc)}
     return {}
+
+
+#: ``POST runs/{id}/explain``: which test sample, which attribution method, which class.
+EXPLAIN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["index"],
+    "additionalProperties": False,
+    "properties": {
+        "index": {"type": "integer", "minimum": 0, "description": "a test sample (GET runs/{id}/samples)"},
+        "method": {"type": "string", "description": "a name of dltoolkit.explain.METHODS"},
+        "target": {"type": ["integer", "null"], "minimum": 0, "description": "class; null: the predicted"},
+        "smoothgrad": {"type": "boolean", "description": "average over noisy copies (SmoothGrad)"},
+    },
+}
+#: ``POST runs/{id}/attack``: which test sample, which attack, which L-infinity budget (pixel units).
+ATTACK_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["index"],
+    "additionalProperties": False,
+    "properties": {
+        "index": {"type": "integer", "minimum": 0, "description": "a test sample (GET runs/{id}/samples)"},
+        "attack": {"type": "string", "description": "a name of dltoolkit.robustness.ATTACKS"},
+        "eps": {"type": "number", "minimum": 0, "maximum": 1, "description": "L-inf budget in [0, 1]"},
+        "curve": {"type": "boolean", "description": "also accuracy vs eps on 64 test images"},
+    },
+}
+
+
+def request_errors(schema: dict[str, Any], request: Any) -> dict[str, str]:
+    """Per-field problems of a JSON request body against ``schema`` (empty when valid).
+
+    >>> request_errors(ATTACK_SCHEMA, {"index": 0, "eps": -1})
+    {'eps': '-1 is less than the minimum of 0'}
+    """
+    if not isinstance(request, dict):
+        return {"": f"the body must be a JSON object, got {type(request).__name__}"}
+    return schema_errors(schema, request)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from http import HTTPStatus
-from typing import Any
+from typing import Any, ClassVar
 
 import tornado.iostream
 import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
-from dltoolkit.runs.validation import LAUNCH_SCHEMA
+from dltoolkit.runs.validation import ATTACK_SCHEMA, EXPLAIN_SCHEMA, LAUNCH_SCHEMA
 
 
 class JSONHandler(APIHandler):
@@ -307,6 +308,181 @@ class RunEventsHandler(RunsBase):
         self.finish()
 
 
+class InspectBase(RunsBase):
+    """Shared by the routes that look inside a run's trained model: its ``ModelInspector`` (loaded from
+    the last checkpoint, kept for the next request until the checkpoint changes), 409 while it trains."""
+
+    _cache: ClassVar[dict[str, tuple[float, Any]]] = {}
+    _cache_lock: ClassVar[threading.Lock] = threading.Lock()
+    cache_size = 4
+
+    def _load(self, run: Any) -> Any:
+        from dltoolkit.inspector import ModelInspector
+
+        key = str(run.path)
+        stamp = run.last_checkpoint.stat().st_mtime
+        with self._cache_lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
+        inspector = ModelInspector.for_run(run)
+        with self._cache_lock:
+            self._cache[key] = (stamp, inspector)
+            while len(self._cache) > self.cache_size:
+                self._cache.pop(next(iter(self._cache)))  # the oldest
+        return inspector
+
+    async def inspector(self, run_id: str) -> Any:
+        from dltoolkit.runs.run import ACTIVE_STATES
+
+        run = self.get_run(run_id)
+        state = run.status().get("state")
+        if state in ACTIVE_STATES:
+            raise tornado.web.HTTPError(
+                409, "run %s is %s; look inside it once it has finished", run_id, state
+            )
+        if not run.last_checkpoint.is_file():
+            raise tornado.web.HTTPError(409, "run %s has no checkpoint (state: %s)", run_id, state)
+        try:
+            return await asyncio.to_thread(self._load, run)
+        except (ImportError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+            raise tornado.web.HTTPError(409, "run %s cannot be loaded: %s", run_id, exc) from exc
+
+    def bad_request(self, errors: dict[str, str]) -> None:
+        self.write_json({"code": 400, "message": "invalid request", "errors": errors}, status=400)
+
+    @staticmethod
+    def range_errors(inspector: Any, request: dict[str, Any]) -> dict[str, str]:
+        """What only the loaded model and data can check: the sample index, the target class."""
+        errors = {}
+        if request["index"] >= len(inspector.labels):
+            errors["index"] = (
+                f"{request['index']} is out of range: there are {len(inspector.labels)} test samples"
+            )
+        target = request.get("target")
+        if target is not None and target >= len(inspector.classes):
+            errors["target"] = (
+                f"{target} is out of range: the model has {len(inspector.classes)} classes "
+                f"(0..{len(inspector.classes) - 1})"
+            )
+        return errors
+
+
+class RunSamplesHandler(InspectBase):
+    """``GET /runs/{id}/samples?count=N``: test images to explain or attack, with labels and predictions."""
+
+    path = f"runs/{RUN_ID}/samples"
+    operations = {
+        "get": {
+            "summary": "The first `count` test images (PNG data URLs), labels, predictions, class names",
+            "responses": {
+                **_ok("{classes, total, samples}"),
+                "409": {"description": "training, or no checkpoint"},
+            },
+        }
+    }
+
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        count = self.int_argument("count", 24, minimum=1)
+        inspector = await self.inspector(run_id)
+        self.write_json(await asyncio.to_thread(inspector.samples, min(count, 256)))
+
+
+class RunExplainHandler(InspectBase):
+    """``POST /runs/{id}/explain``: attributions of one test sample (Captum), as a heatmap overlay."""
+
+    path = f"runs/{RUN_ID}/explain"
+    operations = {
+        "post": {
+            "summary": "Explain a test sample: image, heatmap overlay, top classes",
+            "requestBody": {"content": {"application/json": {"schema": EXPLAIN_SCHEMA}}},
+            "responses": {
+                **_ok("{index, label, method, target, top, image, overlay, heatmap, seconds}"),
+                "400": {"description": "per-field errors: {code, message, errors: {field: message}}"},
+                "409": {"description": "training, or no checkpoint"},
+            },
+        }
+    }
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        from dltoolkit.catalog import unknown_name
+        from dltoolkit.runs.validation import request_errors
+
+        request = self.json_body()
+        errors = request_errors(EXPLAIN_SCHEMA, request)
+        if errors:
+            return self.bad_request(errors)
+        inspector = await self.inspector(run_id)
+        from dltoolkit.explain.attributions import METHODS
+
+        method = request.get("method", "integrated_gradients")
+        errors = self.range_errors(inspector, request)
+        if method not in METHODS:
+            errors["method"] = str(unknown_name("attribution method", method, list(METHODS)))
+        if errors:
+            return self.bad_request(errors)
+        try:
+            answer = await asyncio.to_thread(
+                inspector.explain,
+                request["index"],
+                method,
+                request.get("target"),
+                request.get("smoothgrad", False),
+            )
+        except ValueError as exc:  # e.g. grad_cam on a model without convolutions
+            return self.bad_request({"method": str(exc)})
+        self.write_json(answer)
+
+
+class RunAttackHandler(InspectBase):
+    """``POST /runs/{id}/attack``: an adversarial example of one test sample (torchattacks), and the
+    model's accuracy against the attack as eps grows."""
+
+    path = f"runs/{RUN_ID}/attack"
+    operations = {
+        "post": {
+            "summary": "Attack a test sample: original, adversarial, perturbation, predictions, curve",
+            "requestBody": {"content": {"application/json": {"schema": ATTACK_SCHEMA}}},
+            "responses": {
+                **_ok("{index, label, attack, eps, clean, adversarial, linf, images, curve, seconds}"),
+                "400": {"description": "per-field errors: {code, message, errors: {field: message}}"},
+                "409": {"description": "training, or no checkpoint"},
+            },
+        }
+    }
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        from dltoolkit.runs.validation import request_errors
+
+        request = self.json_body()
+        errors = request_errors(ATTACK_SCHEMA, request)
+        if errors:
+            return self.bad_request(errors)
+        inspector = await self.inspector(run_id)
+        from dltoolkit.robustness.attacks import canonical_attack_name
+
+        name = request.get("attack", "pgd")
+        errors = self.range_errors(inspector, request)
+        try:
+            name = canonical_attack_name(name)
+        except ValueError as exc:
+            errors["attack"] = str(exc)
+        if errors:
+            return self.bad_request(errors)
+        try:
+            answer = await asyncio.to_thread(
+                inspector.attack, request["index"], name, request.get("eps", 0.1), request.get("curve", True)
+            )
+        except ImportError as exc:  # torchattacks missing: the server says how to install it
+            raise tornado.web.HTTPError(501, "%s", exc) from exc
+        except ValueError as exc:
+            return self.bad_request({"attack": str(exc)})
+        self.write_json(answer)
+
+
 class OpenAPIHandler(JSONHandler):
     """``GET /dltoolkit/api/openapi.json``: the OpenAPI 3.1 document of every route below."""
 
@@ -333,6 +509,9 @@ HANDLERS: list[type[JSONHandler]] = [
     RunStopHandler,
     RunResumeHandler,
     RunEventsHandler,
+    RunSamplesHandler,
+    RunExplainHandler,
+    RunAttackHandler,
     OpenAPIHandler,
 ]
 
