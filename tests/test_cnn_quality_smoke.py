@@ -76,7 +76,8 @@ def test_lenet_reaches_its_catalog_target(fast_trainer: Any) -> None:
     pl.seed_everything(0, verbose=False)
     dm = create_data(spec.data, **spec.data_hparams)
     model = create_model("lenet", data=dm)
-    trainer = fast_trainer(max_epochs=spec.target.max_epochs, max_time={"seconds": spec.target.max_seconds})
+    # epochs only: the time budget is the benchmark's to check (a loaded CI machine must not fail this)
+    trainer = fast_trainer(max_epochs=spec.target.max_epochs)
     trainer.fit(model, dm)
     acc = trainer.test(model, dm, verbose=False)[0][spec.target.metric]
     assert spec.target.reached(acc), f"lenet test/acc {acc:.4f} < {spec.target.threshold}"
