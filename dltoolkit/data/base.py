@@ -76,7 +76,46 @@ class Compose:
         return x
 
 
-class ImageDataModule(pl.LightningDataModule, ABC):
+class SplitLoaders:
+    """The data loaders of a data module that keeps its splits in ``train_set``, ``val_set`` and
+    ``test_set`` (predict reads the test split): shuffled with a seeded generator for training only.
+
+        class MyData(SplitLoaders, pl.LightningDataModule): ...   # first, before LightningDataModule
+    """
+
+    batch_size: int
+    num_workers: int
+    seed: int
+    train_set: Dataset | None
+    val_set: Dataset | None
+    test_set: Dataset | None
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError("call setup() before asking for a data loader")
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, shuffle=False)
+
+
+class ImageDataModule(SplitLoaders, pl.LightningDataModule, ABC):
     """Base image data module.
 
     Args:
@@ -154,30 +193,6 @@ class ImageDataModule(pl.LightningDataModule, ABC):
         self.train_set = Transformed(train, Compose(self.augmentation, *steps))
         self.val_set = Transformed(val, Compose(*steps))
         self.test_set = Transformed(test, Compose(*steps))
-
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("call setup() before asking for a data loader")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
 
     def describe(self) -> dict[str, Any]:
         """Shape, classes and split sizes (after ``setup``): what the launch form and README show."""

@@ -19,8 +19,9 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
+from dltoolkit.data.base import SplitLoaders
 from dltoolkit.fairness.mitigation import reweighing_weights
 
 GROUP_NAMES = ("majority", "minority")
@@ -124,7 +125,7 @@ class FairnessDataset(Dataset):
         return row if self.weights is None else (*row, self.weights[i])
 
 
-class TabularFairnessDataModule(pl.LightningDataModule):
+class TabularFairnessDataModule(SplitLoaders, pl.LightningDataModule):
     """The synthetic hiring data (``make_hiring_data``), split, standardised and batched as ``(x, y, a)``.
 
     With ``reweigh=True`` training batches are ``(x, y, a, w)`` with Kamiran & Calders' reweighing weights
@@ -246,30 +247,6 @@ class TabularFairnessDataModule(pl.LightningDataModule):
             d.feature_names,
             d.group_names,
         )
-
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("call setup() before asking for a data loader")
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
-        )
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader(self.val_set, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
-
-    def predict_dataloader(self) -> DataLoader:
-        return self._loader(self.test_set, shuffle=False)
 
     def describe(self) -> dict[str, Any]:
         """Features, groups, split sizes and each split's label selection rate per group (after ``setup``)."""
