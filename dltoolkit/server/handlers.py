@@ -389,98 +389,120 @@ class RunSamplesHandler(InspectBase):
         self.write_json(await asyncio.to_thread(inspector.samples, min(count, 256)))
 
 
-class RunExplainHandler(InspectBase):
+class InspectPostBase(InspectBase):
+    """The POST shared by explain and attack: check the body against ``schema``, then (with the model
+    loaded) the index, the target and the ``name_field`` name; every problem is a 400 by field."""
+
+    schema: ClassVar[dict[str, Any]] = {}
+    name_field: ClassVar[str] = ""
+    default_name: ClassVar[str] = ""
+
+    @staticmethod
+    def responses(answer: str) -> dict[str, Any]:
+        return {
+            **_ok(answer),
+            "400": {"description": "per-field errors: {code, message, errors: {field: message}}"},
+            "409": {"description": "training, or no checkpoint"},
+        }
+
+    def canonical_name(self, name: str) -> str:
+        """``name`` as the computation knows it; a ``ValueError`` (naming the known ones) if unknown."""
+        raise NotImplementedError
+
+    def compute(self, inspector: Any, request: dict[str, Any], name: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def answer(self, run_id: str) -> None:
+        from dltoolkit.runs.validation import request_errors
+
+        request = self.json_body()
+        errors = request_errors(self.schema, request)
+        if errors:
+            return self.bad_request(errors)
+        inspector = await self.inspector(run_id)
+        errors = self.range_errors(inspector, request)
+        name = request.get(self.name_field, self.default_name)
+        try:
+            name = self.canonical_name(name)
+        except ValueError as exc:
+            errors[self.name_field] = str(exc)
+        if errors:
+            return self.bad_request(errors)
+        try:
+            answer = await asyncio.to_thread(self.compute, inspector, request, name)
+        except ImportError as exc:  # torchattacks missing: the message says how to install it
+            raise tornado.web.HTTPError(501, "%s", exc) from exc
+        except ValueError as exc:  # what this model cannot do, e.g. grad_cam without convolutions
+            return self.bad_request({self.name_field: str(exc)})
+        self.write_json(answer)
+
+
+class RunExplainHandler(InspectPostBase):
     """``POST /runs/{id}/explain``: attributions of one test sample (Captum), as a heatmap overlay."""
 
     path = f"runs/{RUN_ID}/explain"
+    schema = EXPLAIN_SCHEMA
+    name_field, default_name = "method", "integrated_gradients"
     operations = {
         "post": {
             "summary": "Explain a test sample: image, heatmap overlay, top classes",
             "requestBody": {"content": {"application/json": {"schema": EXPLAIN_SCHEMA}}},
-            "responses": {
-                **_ok("{index, label, method, target, top, image, overlay, heatmap, seconds}"),
-                "400": {"description": "per-field errors: {code, message, errors: {field: message}}"},
-                "409": {"description": "training, or no checkpoint"},
-            },
+            "responses": InspectPostBase.responses(
+                "{index, label, method, target, top, image, overlay, heatmap}"
+            ),
         }
     }
 
-    @tornado.web.authenticated
-    async def post(self, run_id: str) -> None:
+    def canonical_name(self, name: str) -> str:
         from dltoolkit.catalog import unknown_name
-        from dltoolkit.runs.validation import request_errors
-
-        request = self.json_body()
-        errors = request_errors(EXPLAIN_SCHEMA, request)
-        if errors:
-            return self.bad_request(errors)
-        inspector = await self.inspector(run_id)
         from dltoolkit.explain.attributions import METHODS
 
-        method = request.get("method", "integrated_gradients")
-        errors = self.range_errors(inspector, request)
-        if method not in METHODS:
-            errors["method"] = str(unknown_name("attribution method", method, list(METHODS)))
-        if errors:
-            return self.bad_request(errors)
-        try:
-            answer = await asyncio.to_thread(
-                inspector.explain,
-                request["index"],
-                method,
-                request.get("target"),
-                request.get("smoothgrad", False),
-            )
-        except ValueError as exc:  # e.g. grad_cam on a model without convolutions
-            return self.bad_request({"method": str(exc)})
-        self.write_json(answer)
+        if name not in METHODS:
+            raise unknown_name("attribution method", name, list(METHODS))
+        return name
+
+    def compute(self, inspector: Any, request: dict[str, Any], name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = inspector.explain(
+            request["index"], name, request.get("target"), request.get("smoothgrad", False)
+        )
+        return answer
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        await self.answer(run_id)
 
 
-class RunAttackHandler(InspectBase):
+class RunAttackHandler(InspectPostBase):
     """``POST /runs/{id}/attack``: an adversarial example of one test sample (torchattacks), and the
     model's accuracy against the attack as eps grows."""
 
     path = f"runs/{RUN_ID}/attack"
+    schema = ATTACK_SCHEMA
+    name_field, default_name = "attack", "pgd"
     operations = {
         "post": {
             "summary": "Attack a test sample: original, adversarial, perturbation, predictions, curve",
             "requestBody": {"content": {"application/json": {"schema": ATTACK_SCHEMA}}},
-            "responses": {
-                **_ok("{index, label, attack, eps, clean, adversarial, linf, images, curve, seconds}"),
-                "400": {"description": "per-field errors: {code, message, errors: {field: message}}"},
-                "409": {"description": "training, or no checkpoint"},
-            },
+            "responses": InspectPostBase.responses(
+                "{index, label, attack, eps, clean, adversarial, linf, images, curve}"
+            ),
         }
     }
 
-    @tornado.web.authenticated
-    async def post(self, run_id: str) -> None:
-        from dltoolkit.runs.validation import request_errors
-
-        request = self.json_body()
-        errors = request_errors(ATTACK_SCHEMA, request)
-        if errors:
-            return self.bad_request(errors)
-        inspector = await self.inspector(run_id)
+    def canonical_name(self, name: str) -> str:
         from dltoolkit.robustness.attacks import canonical_attack_name
 
-        name = request.get("attack", "pgd")
-        errors = self.range_errors(inspector, request)
-        try:
-            name = canonical_attack_name(name)
-        except ValueError as exc:
-            errors["attack"] = str(exc)
-        if errors:
-            return self.bad_request(errors)
-        try:
-            answer = await asyncio.to_thread(
-                inspector.attack, request["index"], name, request.get("eps", 0.1), request.get("curve", True)
-            )
-        except ImportError as exc:  # torchattacks missing: the server says how to install it
-            raise tornado.web.HTTPError(501, "%s", exc) from exc
-        except ValueError as exc:
-            return self.bad_request({"attack": str(exc)})
-        self.write_json(answer)
+        return canonical_attack_name(name)
+
+    def compute(self, inspector: Any, request: dict[str, Any], name: str) -> dict[str, Any]:
+        answer: dict[str, Any] = inspector.attack(
+            request["index"], name, request.get("eps", 0.1), request.get("curve", True)
+        )
+        return answer
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        await self.answer(run_id)
 
 
 class OpenAPIHandler(JSONHandler):
