@@ -70,8 +70,10 @@ class ModelInspector:
         if max_samples < 1:
             raise ValueError(f"max_samples must be a positive integer, got {max_samples}")
         self.model = model.eval()
-        self.pixel_model = PixelSpaceModel(model, *data_normalization(datamodule)).eval()
         self.images, self.labels = pixel_test_data(datamodule, max_samples)  # (N, C, H, W) in [0, 1], (N,)
+        # computations run where the model is (a GPU model stays there); the pool stays on the CPU
+        self.device = next((p.device for p in model.parameters()), self.images.device)
+        self.pixel_model = PixelSpaceModel(model, *data_normalization(datamodule)).to(self.device).eval()
         self.classes: list[str] = [str(c) for c in getattr(datamodule, "classes", range(self._num_classes()))]
         self._lock = threading.Lock()
 
@@ -85,14 +87,14 @@ class ModelInspector:
         import torch
 
         with torch.no_grad():
-            return int(self.pixel_model(self.images[:1]).shape[-1])
+            return int(self.pixel_model(self.images[:1].to(self.device)).shape[-1])
 
     def _sample(self, index: Any) -> tuple[Tensor, int]:
         if isinstance(index, bool) or not isinstance(index, int):
             raise ValueError(f"index must be an integer, got {index!r}")
         if not 0 <= index < len(self.labels):
             raise ValueError(f"index {index} is out of range: there are {len(self.labels)} test samples")
-        return self.images[index : index + 1], int(self.labels[index])
+        return self.images[index : index + 1].to(self.device), int(self.labels[index])
 
     def _prediction(self, x: Tensor, k: int = 5) -> list[dict[str, Any]]:
         from dltoolkit.explain import top_k
@@ -114,7 +116,7 @@ class ModelInspector:
             raise ValueError(f"count must be a positive integer, got {count!r}")
         count = min(count, len(self.labels))
         with self._lock, torch.no_grad():
-            predicted = self.pixel_model(self.images[:count]).argmax(-1).tolist()
+            predicted = self.pixel_model(self.images[:count].to(self.device)).argmax(-1).tolist()
         samples = [
             {
                 "index": i,
@@ -188,8 +190,13 @@ class ModelInspector:
 
         start = time.perf_counter()
         with self._lock:
-            result = attack(self.pixel_model, (x, torch.tensor([label])), key, eps if bounded else None)
-            adversarial = result.adversarial
+            result = attack(
+                self.pixel_model,
+                (x, torch.tensor([label], device=self.device)),
+                key,
+                eps if bounded else None,
+            )
+            adversarial = result.adversarial.to(self.device)  # AttackResult holds CPU tensors
             points = None
             if curve and bounded:
                 n = min(curve_samples, len(self.labels))
