@@ -11,6 +11,8 @@ export interface ChartProps {
   title?: string;
   height?: number;
   compact?: boolean;
+  /** what the x values are (default `step`) */
+  xLabel?: string;
 }
 
 /** A `StreamChart` in a div of its own: created on mount, fed on every new `version`, disposed on unmount. */
@@ -29,6 +31,7 @@ export function Chart(props: ChartProps): JSX.Element {
       title: props.title,
       height: props.height,
       compact: props.compact,
+      xLabel: props.xLabel,
     });
     chart.current = created;
     created.update(props.table);
@@ -50,7 +53,7 @@ export function Chart(props: ChartProps): JSX.Element {
       chart.current = null;
     };
     // a new chart only for a new table, title, height or style; metrics and rows are updates
-  }, [props.table, props.title, props.height, props.compact]);
+  }, [props.table, props.title, props.height, props.compact, props.xLabel]);
 
   useEffect(() => {
     chart.current?.setMetrics(props.metrics);

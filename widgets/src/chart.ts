@@ -18,6 +18,8 @@ export interface StreamChartOptions {
   height?: number;
   /** A mini chart: no axes labels, no legend, no cursor. */
   compact?: boolean;
+  /** What the x values (the table's `step` column) are, for the axis and the legend (default `step`). */
+  xLabel?: string;
 }
 
 /** Series colors, in order (Tableau 10: distinct on light and dark backgrounds). */
@@ -288,6 +290,7 @@ export class StreamChart {
     this._plot?.destroy();
     this._zoomed = false;
     const compact = this._options.compact === true;
+    const xLabel = this._options.xLabel ?? 'step';
     const theme = (): Theme => this._theme;
     const axis = (label: string): uPlot.Axis => ({
       show: !compact,
@@ -299,12 +302,13 @@ export class StreamChart {
       stroke: () => theme().text,
       grid: { stroke: () => theme().grid, width: 1 },
       ticks: { stroke: () => theme().grid, width: 1, size: 4 },
+      // whole steps as uPlot writes them; anything else (a loss, an eps) in the table's number format
       values: label === 'step' ? undefined : (_u, splits) => splits.map((v) => formatValue(v)),
     });
     // the legend shows the values under the cursor, and the latest ones when the cursor is away
     const series: uPlot.Series[] = [
       {
-        label: 'step',
+        label: xLabel,
         value: (u, v, _s, idx) => {
           const x = u.data[0];
           const step = idx == null ? x[x.length - 1] : v;
@@ -330,7 +334,7 @@ export class StreamChart {
       padding: compact ? [4, 4, 4, 4] : [8, 12, 0, 0],
       scales: { x: { time: false } },
       series,
-      axes: [axis('step'), axis('')],
+      axes: [axis(xLabel), axis('')],
       legend: { show: !compact, live: true },
       cursor: compact ? { show: false } : { drag: { x: true, y: false, setScale: true } },
       hooks: {

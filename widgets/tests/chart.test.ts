@@ -115,6 +115,24 @@ describe('StreamChart', () => {
     chart.dispose();
   });
 
+  it('names its x values with xLabel (step by default)', async () => {
+    const table = new MetricTable();
+    table.append([0, 0.1, 0.2].map((eps, i) => ({ step: eps, accuracy: 1 - i / 3 })));
+    const plain = new StreamChart(parent, { metrics: ['accuracy'] });
+    const curve = new StreamChart(parent, { metrics: ['accuracy'], xLabel: 'eps' });
+    for (const chart of [plain, curve]) {
+      chart.update(table);
+    }
+    await nextFrame();
+    const firstLabel = (c: StreamChartType): string =>
+      c.element.querySelector('.u-legend .u-series .u-label')?.textContent ?? '';
+    expect(firstLabel(plain)).toBe('step');
+    expect(firstLabel(curve)).toBe('eps');
+    expect(curve.element.getAttribute('data-points')).toBe('3');
+    plain.dispose();
+    curve.dispose();
+  });
+
   it('is compact without legend or axis labels', async () => {
     const table = new MetricTable();
     table.append(rows(30));
