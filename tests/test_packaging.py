@@ -35,6 +35,8 @@ def test_wheel_ships_front_ends_and_enables_the_extension(tmp_path: Path) -> Non
     for needed in (
         "dltoolkit/dashboards/static/training_dashboard.js",
         "dltoolkit/dashboards/static/runs_panel.js",
+        "dltoolkit/dashboards/static/explain_dashboard.js",
+        "dltoolkit/dashboards/static/attack_dashboard.js",
         f"{data}/share/jupyter/labextensions/dltoolkit/package.json",
         f"{data}/share/jupyter/labextensions/dltoolkit/install.json",
         f"{data}/etc/jupyter/jupyter_server_config.d/dltoolkit.json",

@@ -2,7 +2,7 @@
 // package, where dltoolkit.dashboards loads it as the widget's `_esm` (and its CSS as `_css`).
 import { build } from "esbuild";
 
-const entries = ["training_dashboard", "runs_panel"];
+const entries = ["training_dashboard", "runs_panel", "explain_dashboard", "attack_dashboard"];
 await build({
   entryPoints: Object.fromEntries(entries.map((name) => [name, `src/${name}.ts`])),
   bundle: true,

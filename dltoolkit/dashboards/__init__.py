@@ -8,9 +8,12 @@
 
     RunsPanel()                         # the runs under ./dltoolkit-runs: status, curves, Stop/Resume/Delete
 
+    ExplainDashboard(model, dm)         # a test image, a method, a class: heatmap overlay, top classes
+    AttackDashboard(model, dm)          # an attack and eps: adversarial image, ‖δ‖∞, accuracy vs eps
+
 Their front ends are ES modules built from ``widgets/`` into ``dltoolkit/dashboards/static/``.
 Importing this package is light: each dashboard loads (with Lightning, for ``TrainingDashboard``) on
-first use.
+first use (the inspection dashboards with torch, Captum and torchattacks).
 """
 
 from __future__ import annotations
@@ -19,15 +22,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dltoolkit.dashboards.inspect import AttackDashboard, ExplainDashboard
     from dltoolkit.dashboards.runs import RunsPanel
     from dltoolkit.dashboards.training import TrainingDashboard
 
 _LAZY = {
     "TrainingDashboard": "dltoolkit.dashboards.training",
     "RunsPanel": "dltoolkit.dashboards.runs",
+    "ExplainDashboard": "dltoolkit.dashboards.inspect",
+    "AttackDashboard": "dltoolkit.dashboards.inspect",
 }
 
-__all__ = ["RunsPanel", "TrainingDashboard"]
+__all__ = ["AttackDashboard", "ExplainDashboard", "RunsPanel", "TrainingDashboard"]
 
 
 def __getattr__(name: str) -> Any:
