@@ -105,6 +105,26 @@ class ModelInspector:
             for i, p in top_k(self.pixel_model, x, k=k)
         ]
 
+    def _check_layer_method(self, method: str) -> None:
+        """Layer methods here find their layer by themselves (the last convolution): say plainly when the
+        model has none, rather than naming the pixel-space wrapper."""
+        from torch import nn
+
+        from dltoolkit.explain.attributions import METHODS
+
+        spec = METHODS.get(method)
+        convolutions = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+        if (
+            spec is not None
+            and spec.layer
+            and not any(isinstance(m, convolutions) for m in self.model.modules())
+        ):
+            layer_methods = ", ".join(name for name, m in METHODS.items() if m.layer)
+            raise ValueError(
+                f"{type(self.model).__name__} has no convolution, and {layer_methods} explain a "
+                "convolutional layer: pick another method"
+            )
+
     def samples(self, count: int = 24) -> dict[str, Any]:
         """The first ``count`` test images with their labels and the model's predictions.
 
@@ -151,6 +171,7 @@ class ModelInspector:
                 f"target {target} is out of range: the model has {len(self.classes)} classes "
                 f"(0..{len(self.classes) - 1})"
             )
+        self._check_layer_method(method)
         start = time.perf_counter()
         with self._lock:
             result = explain(self.pixel_model, x, method, target=target, smoothgrad=smoothgrad)

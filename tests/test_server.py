@@ -280,7 +280,10 @@ async def test_explain_and_attack_a_finished_run(jp_fetch: Any, runs_root: Any) 
     assert answers[1]["errors"]["target"] == "10 is out of range: the model has 10 classes (0..9)"
     with pytest.raises(tornado.httpclient.HTTPClientError) as err:
         await api(jp_fetch, "runs", run_id, "explain", body={"index": 0, "method": "grad_cam"}, **post)
-    assert err.value.code == 400 and "Conv" in json.loads(err.value.response.body)["errors"]["method"]
+    assert json.loads(err.value.response.body)["errors"]["method"] == (
+        "MLP has no convolution, and grad_cam, layer_conductance explain a convolutional layer: "
+        "pick another method"
+    )
 
 
 async def test_inspecting_a_run_that_trains_or_has_no_checkpoint_is_a_409(

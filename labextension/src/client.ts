@@ -167,6 +167,10 @@ async function send(
       serverSettings(settings),
     );
   } catch (error) {
+    // ServerConnection wraps every fetch failure in a NetworkError, an abort included
+    if (init.signal?.aborted) {
+      throw new DOMException('the request was aborted', 'AbortError');
+    }
     if (error instanceof DOMException && error.name === 'AbortError') {
       throw error;
     }
@@ -289,6 +293,154 @@ export function getLogs(
   settings?: ServerConnection.ISettings,
 ): Promise<LogsPage> {
   return requestAPI<LogsPage>(runPath(id, `logs?tail=${tail}`), {}, settings);
+}
+
+// --- looking inside a trained model: samples, explanations, attacks -------------------------------
+
+/** The attribution methods of `POST runs/{id}/explain` (`dltoolkit.explain.METHODS`). */
+export const EXPLAIN_METHODS = [
+  'integrated_gradients',
+  'saliency',
+  'deeplift',
+  'gradient_shap',
+  'occlusion',
+  'guided_backprop',
+  'grad_cam',
+  'layer_conductance',
+] as const;
+export type ExplainMethod = (typeof EXPLAIN_METHODS)[number];
+
+/** The attacks of `POST runs/{id}/attack` (`dltoolkit.robustness.ATTACKS`). */
+export const ATTACKS = ['fgsm', 'pgd', 'mifgsm', 'cw', 'deepfool', 'square', 'autoattack'] as const;
+export type AttackName = (typeof ATTACKS)[number];
+
+/** The minimum-norm L2 attacks: they search for the smallest perturbation and take no eps. */
+export const UNBOUNDED_ATTACKS: readonly string[] = ['cw', 'deepfool'];
+
+/** Whether an attack is bounded by an L∞ budget `eps` (all but CW and DeepFool). */
+export function attackTakesEps(attack: string): boolean {
+  return !UNBOUNDED_ATTACKS.includes(attack);
+}
+
+/** One test image of a run's data (`ModelInspector.samples`). */
+export interface Sample {
+  index: number;
+  /** the true class (an index into `classes`) */
+  label: number;
+  /** the model's class */
+  predicted: number;
+  /** a PNG data URL (the image in pixel space, [0, 1]) */
+  image: string;
+}
+
+/** `GET runs/{id}/samples?count=N`: the first test images, and how many there are. */
+export interface SamplesPage {
+  classes: string[];
+  /** test samples available (indices `0 … total-1`) */
+  total: number;
+  samples: Sample[];
+}
+
+/** One of the top classes of a prediction. */
+export interface TopClass {
+  class: string;
+  index: number;
+  probability: number;
+}
+
+/** `POST runs/{id}/explain` (the server's `EXPLAIN_SCHEMA`). */
+export interface ExplainRequest {
+  index: number;
+  method?: string;
+  /** the class explained; null or absent: the predicted one */
+  target?: number | null;
+  smoothgrad?: boolean;
+}
+
+/** `ModelInspector.explain`: the images are PNG data URLs. */
+export interface ExplainResult {
+  index: number;
+  label: number;
+  method: string;
+  /** the class explained */
+  target: number;
+  top: TopClass[];
+  image: string;
+  overlay: string;
+  heatmap: string;
+  seconds: number;
+}
+
+/** `POST runs/{id}/attack` (the server's `ATTACK_SCHEMA`). */
+export interface AttackRequest {
+  index: number;
+  attack?: string;
+  /** the L∞ budget in pixel units, [0, 1]; not for CW and DeepFool */
+  eps?: number;
+  /** also the accuracy vs eps on the first test images */
+  curve?: boolean;
+}
+
+export interface CurvePoint {
+  eps: number;
+  accuracy: number;
+}
+
+/** `ModelInspector.attack`: predictions before and after, the images as PNG data URLs. */
+export interface AttackResult {
+  index: number;
+  label: number;
+  attack: string;
+  /** null for the minimum-norm attacks */
+  eps: number | null;
+  clean: TopClass[];
+  adversarial: TopClass[];
+  /** the perturbation's largest pixel change */
+  linf: number;
+  images: { original: string; adversarial: string; perturbation: string };
+  curve: CurvePoint[] | null;
+  seconds: number;
+}
+
+/** The first `count` test images of a finished run, with labels and predictions (409 while it trains). */
+export function getSamples(
+  id: string,
+  count = 24,
+  settings?: ServerConnection.ISettings,
+  signal?: AbortSignal,
+): Promise<SamplesPage> {
+  return requestAPI<SamplesPage>(runPath(id, `samples?count=${count}`), { signal }, settings);
+}
+
+/**
+ * Attributions of one test sample; an `ApiError` whose `errors` are keyed by field (400: e.g.
+ * `method` for Grad-CAM on a model without convolutions), or 409 while the run trains.
+ */
+export function explainRun(
+  id: string,
+  request: ExplainRequest,
+  settings?: ServerConnection.ISettings,
+  signal?: AbortSignal,
+): Promise<ExplainResult> {
+  return requestAPI<ExplainResult>(
+    runPath(id, 'explain'),
+    { method: 'POST', body: JSON.stringify(request), signal },
+    settings,
+  );
+}
+
+/** An adversarial example of one test sample and, with `curve`, the accuracy vs eps. */
+export function attackRun(
+  id: string,
+  request: AttackRequest,
+  settings?: ServerConnection.ISettings,
+  signal?: AbortSignal,
+): Promise<AttackResult> {
+  return requestAPI<AttackResult>(
+    runPath(id, 'attack'),
+    { method: 'POST', body: JSON.stringify(request), signal },
+    settings,
+  );
 }
 
 // --- server-sent events ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import React, { useCallback, useEffect, useRef, useState } from 'react';
 import { Chart } from './chart';
 import { ApiError, getRun, isActive, RunDetail, RunStatus, Watcher, watchRun } from './client';
 import { formatValue, parseRunId, progressOf } from './format';
+import type { InspectTab } from './inspect';
 import { RunsModel } from './model';
 import { ProgressBar, StateBadge } from './sidebar';
 
@@ -17,6 +18,8 @@ export interface IRunDetailOptions {
   runId: string;
   model: RunsModel;
   settings?: ServerConnection.ISettings;
+  /** open the run's Explain or Attack view (a tab of its own, beside this one) */
+  inspectRun?: (runId: string, view: InspectTab) => void;
 }
 
 /** The content of a run's main-area tab (one per run). */
@@ -157,6 +160,28 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
       <div className="dltoolkit-RunDetail-header">
         <h2 className="dltoolkit-RunDetail-title">{runId}</h2>
         {shown ? <StateBadge state={shown.state} /> : null}
+        {props.inspectRun ? (
+          <span className="dltoolkit-RunDetail-actions">
+            <button
+              className="dltoolkit-Button"
+              data-testid="detail-explain"
+              disabled={!shown || isActive(shown.state) || gone}
+              title="Explain the trained model's predictions on test images"
+              onClick={() => props.inspectRun?.(runId, 'explain')}
+            >
+              Explain
+            </button>
+            <button
+              className="dltoolkit-Button"
+              data-testid="detail-attack"
+              disabled={!shown || isActive(shown.state) || gone}
+              title="Attack the trained model's test images: adversarial examples, robustness curve"
+              onClick={() => props.inspectRun?.(runId, 'attack')}
+            >
+              Attack
+            </button>
+          </span>
+        ) : null}
       </div>
       {gone ? (
         <div className="dltoolkit-Error" role="alert">

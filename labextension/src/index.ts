@@ -1,6 +1,7 @@
 /**
- * dltoolkit's JupyterLab extension: the "Deep Learning" sidebar (catalog, launch form, runs) and a
- * main-area tab per run (`dltoolkit:open-run`). Everything it shows comes from the server extension's
+ * dltoolkit's JupyterLab extension: the "Deep Learning" sidebar (catalog, launch form, runs), a
+ * main-area tab per run (`dltoolkit:open-run`) and one per finished run looked inside
+ * (`dltoolkit:inspect-run`: its Explain and Attack views). Everything it shows comes from the server extension's
  * REST API (`client.ts`), so a page reload, or another browser, sees the same runs.
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
@@ -11,6 +12,8 @@ import '@dltoolkit/widgets/src/chart.css';
 
 import iconSvg from '../style/icons/dltoolkit.svg';
 import { RunDetailWidget } from './detail';
+import type { InspectTab } from './inspect';
+import { RunInspectWidget } from './inspectwidget';
 import { RunsModel } from './model';
 import { DLToolkitSidebar } from './sidebar';
 
@@ -18,6 +21,7 @@ export const dltoolkitIcon = new LabIcon({ name: 'dltoolkit:icon', svgstr: iconS
 
 export const OPEN_RUN = 'dltoolkit:open-run';
 export const SHOW_SIDEBAR = 'dltoolkit:show-sidebar';
+export const INSPECT_RUN = 'dltoolkit:inspect-run';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: 'dltoolkit:sidebar',
@@ -34,6 +38,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const tracker = new WidgetTracker<MainAreaWidget<RunDetailWidget>>({
       namespace: 'dltoolkit-run',
     });
+    const inspectTracker = new WidgetTracker<MainAreaWidget<RunInspectWidget>>({
+      namespace: 'dltoolkit-inspect',
+    });
+    const inspectRun = (runId: string, view: InspectTab) =>
+      void app.commands.execute(INSPECT_RUN, { runId, view });
 
     app.commands.addCommand(OPEN_RUN, {
       label: (args) => (args.runId ? `Open Run ${args.runId}` : 'Open Run'),
@@ -49,7 +58,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           app.shell.activateById(open.id);
           return open;
         }
-        const content = new RunDetailWidget({ runId, model, settings });
+        const content = new RunDetailWidget({ runId, model, settings, inspectRun });
         const widget = new MainAreaWidget({ content });
         widget.id = `dltoolkit-run-${runId}`;
         widget.title.label = content.title.label;
@@ -63,10 +72,44 @@ const plugin: JupyterFrontEndPlugin<void> = {
       },
     });
 
+    app.commands.addCommand(INSPECT_RUN, {
+      label: (args) => {
+        const what = args.view === 'attack' ? 'Attack' : 'Explain';
+        return args.runId ? `${what} Run ${args.runId}` : `${what} Run`;
+      },
+      caption:
+        "Look inside a finished run's model: explain its predictions, attack its test images",
+      icon: (args) => (args.isPalette ? undefined : dltoolkitIcon),
+      execute: (args) => {
+        const runId = String(args.runId ?? '');
+        if (!runId) {
+          return;
+        }
+        const view: InspectTab = args.view === 'attack' ? 'attack' : 'explain';
+        // one tab per run: Explain and Attack share its samples and keep their results
+        const open = inspectTracker.find((w) => w.content.runId === runId);
+        if (open) {
+          open.content.tab = view;
+          app.shell.activateById(open.id);
+          return open;
+        }
+        const content = new RunInspectWidget({ runId, model, settings, tab: view });
+        const widget = new MainAreaWidget({ content });
+        widget.id = `dltoolkit-inspect-${runId}`;
+        widget.title.icon = dltoolkitIcon;
+        widget.title.closable = true;
+        void inspectTracker.add(widget);
+        app.shell.add(widget, 'main');
+        app.shell.activateById(widget.id);
+        return widget;
+      },
+    });
+
     const sidebar = new DLToolkitSidebar({
       model,
       settings,
       openRun: (runId) => void app.commands.execute(OPEN_RUN, { runId }),
+      inspectRun,
     });
     sidebar.title.icon = dltoolkitIcon;
     sidebar.title.caption = 'Deep Learning';
@@ -85,6 +128,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       void restorer.restore(tracker, {
         command: OPEN_RUN,
         args: (widget) => ({ runId: widget.content.runId }),
+        name: (widget) => widget.content.runId,
+      });
+      void restorer.restore(inspectTracker, {
+        command: INSPECT_RUN,
+        args: (widget) => ({ runId: widget.content.runId, view: widget.content.tab }),
         name: (widget) => widget.content.runId,
       });
     }

@@ -40,6 +40,7 @@ import {
   mapServerErrors,
   NUMBER_LIST_FIELD,
 } from './launch';
+import type { InspectTab } from './inspect';
 import { RunsModel } from './model';
 
 /** rjsf's AJV 8 validator, typed for `FormComponent` (whose form data is a ReadonlyJSONObject). */
@@ -50,6 +51,8 @@ export interface ISidebarOptions {
   settings?: ServerConnection.ISettings;
   /** open a run's detail in the main area */
   openRun: (runId: string) => void;
+  /** open a finished run's Explain or Attack view in the main area */
+  inspectRun?: (runId: string, view: InspectTab) => void;
 }
 
 /** The sidebar panel (`#dltoolkit-sidebar`). */
@@ -482,6 +485,7 @@ function RunsSection(props: ISidebarOptions): JSX.Element {
           tick={model.tick}
           settings={props.settings}
           onOpen={props.openRun}
+          onInspect={props.inspectRun}
           onChanged={() => void model.refresh()}
         />
       ))}
@@ -529,6 +533,7 @@ function RunCard(props: {
   tick: number;
   settings?: ServerConnection.ISettings;
   onOpen: (runId: string) => void;
+  onInspect?: (runId: string, view: InspectTab) => void;
   onChanged: () => void;
 }): JSX.Element {
   const { status, settings } = props;
@@ -744,6 +749,26 @@ function RunCard(props: {
         >
           Open
         </button>
+        {props.onInspect && !active ? (
+          <>
+            <button
+              className="dltoolkit-Button dltoolkit-mod-small"
+              data-testid="run-explain"
+              title="Explain the trained model's predictions on test images"
+              onClick={() => props.onInspect?.(id, 'explain')}
+            >
+              Explain
+            </button>
+            <button
+              className="dltoolkit-Button dltoolkit-mod-small"
+              data-testid="run-attack"
+              title="Attack the trained model's test images: adversarial examples, robustness curve"
+              onClick={() => props.onInspect?.(id, 'attack')}
+            >
+              Attack
+            </button>
+          </>
+        ) : null}
       </div>
       {showLogs ? (
         <pre className="dltoolkit-RunCard-log" data-testid="run-log-text" ref={logRef}>
