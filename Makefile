@@ -28,6 +28,8 @@ $(STAMP):
 	SKIP_JUPYTER_BUILDER=1 $(BIN)/python -m pip install --quiet -e '.[dev,lab]'
 	# torchattacks without its pinned requests~=2.25.1 (which would break JupyterLab); its other needs are ours
 	$(BIN)/python -m pip install --quiet --no-deps 'torchattacks==3.5.1'
+	# rl-baselines3-zoo's tuned hyperparameters (YAML files) for benchmarks/rl.py; its own needs are unused
+	$(BIN)/python -m pip install --quiet --no-deps 'rl-zoo3==2.9.2'
 	# a real third-party plugin distribution, so the entry-point test uses no mock
 	$(BIN)/python -m pip install --quiet ./tests/plugins/dltoolkit-example-plugin
 	rm -f $(VENV)/.installed-*
