@@ -24,12 +24,14 @@ USAGE = """usage: dltoolkit {fit,validate,test,predict} [--model NAME] [--data N
        dltoolkit models [PATTERN] [--topic TOPIC] [--json]
        dltoolkit data [--json]
        dltoolkit bench NAME [options]   (NAME: a module of benchmarks/, e.g. quality)
+       dltoolkit env [--json]
 
 Train, evaluate and benchmark the models of the dltoolkit catalog.
   fit/validate/test/predict   LightningCLI subcommands (see `dltoolkit fit --help`)
   models                      list catalog models (name, topic, default data, quality target)
   data                        list data modules
   bench                       run a benchmark from benchmarks/ (prints a table, writes JSON)
+  env                         the hardware (CPU cores, GPUs, the accelerator Lightning picks) and versions
 """
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -230,6 +232,33 @@ def _bench(argv: list[str]) -> int:
     return int(module.main(argv[1:]) or 0)
 
 
+def _env(argv: list[str]) -> int:
+    from dltoolkit.hardware import describe_environment
+
+    if argv not in ([], ["--json"]):
+        print("usage: dltoolkit env [--json]", file=sys.stderr)
+        return 2
+    info = describe_environment()
+    if argv:
+        print(json.dumps(info, indent=2))
+        return 0
+    gpus = ", ".join(f"{g['name']} ({g['memory_gib']} GiB)" for g in info["gpus"]) or "none"
+    rows = [
+        {
+            "what": "CPU cores",
+            "value": f"{info['cpu_cores']} ({info['cpu_cores_usable']} usable; torch threads "
+            f"{info['torch_threads']})",
+        },
+        {"what": "GPUs", "value": gpus + (f"; CUDA {info['cuda']}" if info["cuda"] else "")},
+        {"what": "Apple MPS", "value": "yes" if info["mps"] else "no"},
+        {"what": "Lightning picks", "value": f"accelerator={info['accelerator']}, devices={info['devices']}"},
+        {"what": "bf16 on GPU", "value": "yes" if info["bf16"] else "no"},
+        {"what": "python", "value": f"{info['python']} on {info['platform']}"},
+    ] + [{"what": name, "value": version or "not installed"} for name, version in info["versions"].items()]
+    print_table(rows, ["what", "value"])
+    return 0
+
+
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     """Print ``rows`` as a plain aligned table (what `dltoolkit models` and the benchmarks show)."""
     cells = [[str(r.get(c, "")) for c in columns] for r in rows]
@@ -255,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             return _list_data(argv[1:])
         if argv[0] == "bench":
             return _bench(argv[1:])
+        if argv[0] == "env":
+            return _env(argv[1:])
         if argv[0] not in LIGHTNING_SUBCOMMANDS:
             print(f"dltoolkit: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
             return 2

@@ -107,3 +107,23 @@ def test_bench_lists_every_benchmark_module(capsys: pytest.CaptureFixture[str]) 
     on_disk = [p.stem for p in (Path(__file__).parents[1] / "benchmarks").glob("*.py")]
     assert sorted(listed) == sorted(n for n in on_disk if n not in ("__init__", "common")), usage
     assert main(["bench", "nothing-such"]) == 2
+
+
+def test_env_reports_the_hardware_and_the_accelerator_lightning_picks(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import torch
+
+    from dltoolkit.cli import main
+
+    assert main(["env", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["cpu_cores"] == os.cpu_count() and info["torch_threads"] == torch.get_num_threads()
+    assert info["accelerator"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert len(info["gpus"]) == torch.cuda.device_count()
+    assert info["versions"]["torch"] == torch.__version__.split("+")[0]
+    assert main(["env"]) == 0
+    table = capsys.readouterr().out
+    assert "Lightning picks" in table and f"accelerator={info['accelerator']}" in table
+    assert "GPU available" not in table  # Lightning's own banner stays quiet
+    assert main(["env", "--yaml"]) == 2
