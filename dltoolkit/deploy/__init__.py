@@ -3,6 +3,8 @@
     from dltoolkit.deploy import load, save
     save(model, "mlp.safetensors")          # weights (safetensors) + class and hyperparameters (JSON)
     model = load("mlp.safetensors")         # the same model, in eval mode; nothing unpickled
+    export_onnx(model, "mlp.onnx", inputs=x)   # dynamic batch; checked by onnx.checker and onnxruntime
+    OnnxPredictor("mlp.onnx")(x)            # logits from onnxruntime alone
 
 Names load on first use: ``import dltoolkit.deploy`` imports no torch.
 """
@@ -19,6 +21,9 @@ _WHERE = {
     "read_header": "dltoolkit.deploy.portable",
     "export_torchscript": "dltoolkit.deploy.portable",
     "export_program": "dltoolkit.deploy.portable",
+    "export_onnx": "dltoolkit.deploy.onnx_export",
+    "OnnxExport": "dltoolkit.deploy.onnx_export",
+    "OnnxPredictor": "dltoolkit.deploy.onnx_export",
 }
 __all__ = list(_WHERE)
 
