@@ -136,7 +136,7 @@ def test_entry_point_plugin_from_an_installed_distribution() -> None:
         "dltoolkit.runs",  # read by the server and dashboards
         "dltoolkit.dashboards",  # imported in notebooks before anything trains
         # their names load on first use
-        "dltoolkit.explain, dltoolkit.robustness, dltoolkit.fairness, dltoolkit.inspector",
+        "dltoolkit.explain, dltoolkit.robustness, dltoolkit.fairness, dltoolkit.inspector, dltoolkit.deploy",
     ],
 )
 def test_light_modules_import_no_torch(modules: str) -> None:

@@ -24,6 +24,10 @@ _WHERE = {
     "export_onnx": "dltoolkit.deploy.onnx_export",
     "OnnxExport": "dltoolkit.deploy.onnx_export",
     "OnnxPredictor": "dltoolkit.deploy.onnx_export",
+    "quantize_onnx": "dltoolkit.deploy.optimize",
+    "prune_model": "dltoolkit.deploy.optimize",
+    "sparsity": "dltoolkit.deploy.optimize",
+    "onnx_accuracy": "dltoolkit.deploy.optimize",
 }
 __all__ = list(_WHERE)
 
