@@ -105,14 +105,21 @@ class OnnxPredictor:
     that says what was expected), so a server can answer a clear 400.
     """
 
-    def __init__(self, path: str | os.PathLike[str], providers: list[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], providers: list[str] | None = None, threads: int | None = None
+    ) -> None:
         import onnxruntime as ort
 
         source = Path(path)
         if not source.is_file():
             raise FileNotFoundError(f"no ONNX file {source}")
+        options = ort.SessionOptions()
+        if threads is not None:  # default: onnxruntime's own choice (every core)
+            options.intra_op_num_threads = options.inter_op_num_threads = threads
         try:
-            self.session = ort.InferenceSession(str(source), providers=providers or ["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                str(source), options, providers=providers or ["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime's own errors: a corrupt or truncated file
             raise ValueError(f"{source} is not a loadable ONNX model: {exc}") from exc
         self.path = source
