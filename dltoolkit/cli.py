@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -108,7 +109,10 @@ def _lightning_cli(argv: list[str]) -> Any:
                 kwargs = {**run_trainer_kwargs(run_dir, self._get(self.config_init, "trainer", {})), **kwargs}
             return super().instantiate_trainer(**kwargs)
 
-    sys.argv = sys.argv[:1]  # the arguments go in `args`; LightningCLI warns when both are set
+    # The expanded arguments go in `args`; sys.argv stays as typed, because DDP's launcher starts the other
+    # processes by re-running sys.argv (each expands it the same way). LightningCLI warns when both are
+    # set, which here is on purpose.
+    warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within")
     return DltoolkitCLI(
         model_class=pl.LightningModule,
         datamodule_class=pl.LightningDataModule,

@@ -86,6 +86,8 @@ class SplitLoaders:
     batch_size: int
     num_workers: int
     seed: int
+    #: shuffle the training split each epoch (off: the same order every epoch, as DDP tests need)
+    shuffle: bool = True
     train_set: Dataset | None
     val_set: Dataset | None
     test_set: Dataset | None
@@ -103,7 +105,7 @@ class SplitLoaders:
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.train_set, shuffle=True)
+        return self._loader(self.train_set, shuffle=self.shuffle)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_set, shuffle=False)
@@ -127,6 +129,7 @@ class ImageDataModule(SplitLoaders, pl.LightningDataModule, ABC):
             ``crop``, ``flip``, ``rotate``, ``noise``, ``erase`` (see ``dltoolkit.data.transforms``).
         normalize: standardise each channel with the training split's mean and std.
         num_workers: data-loading worker processes (0 loads in the training process).
+        shuffle: shuffle the training split each epoch (seeded); off, batches keep the split's order.
     """
 
     #: Per-channel mean and std, when known in advance; otherwise measured on the training split.
@@ -141,6 +144,7 @@ class ImageDataModule(SplitLoaders, pl.LightningDataModule, ABC):
         augment: str = "none",
         normalize: bool = True,
         num_workers: int = 0,
+        shuffle: bool = True,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -150,6 +154,7 @@ class ImageDataModule(SplitLoaders, pl.LightningDataModule, ABC):
                 raise ValueError(f"{name} must be in [0, 1), got {frac}")
         self.batch_size, self.val_fraction, self.test_fraction = batch_size, val_fraction, test_fraction
         self.seed, self.augment, self.normalize, self.num_workers = seed, augment, normalize, num_workers
+        self.shuffle = shuffle
         self.augmentation = build_augmentation(augment)  # fails now, not at setup, on an unknown name
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
