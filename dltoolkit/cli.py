@@ -26,6 +26,7 @@ USAGE = """usage: dltoolkit {fit,validate,test,predict} [--model NAME] [--data N
        dltoolkit data [--json]
        dltoolkit bench NAME [options]   (NAME: a module of benchmarks/, e.g. quality)
        dltoolkit env [--json]
+       dltoolkit serve RUN_OR_MODEL_PATH [--name NAME] [--port P] [--max-batch N] [--max-delay-ms MS]
 
 Train, evaluate and benchmark the models of the dltoolkit catalog.
   fit/validate/test/predict   LightningCLI subcommands (see `dltoolkit fit --help`)
@@ -33,6 +34,7 @@ Train, evaluate and benchmark the models of the dltoolkit catalog.
   data                        list data modules
   bench                       run a benchmark from benchmarks/ (prints a table, writes JSON)
   env                         the hardware (CPU cores, GPUs, the accelerator Lightning picks) and versions
+  serve                       a run, .safetensors or .onnx model over TF Serving REST and KServe v2
 """
 
 LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
@@ -236,6 +238,21 @@ def _bench(argv: list[str]) -> int:
     return int(module.main(argv[1:]) or 0)
 
 
+def _serve(argv: list[str]) -> int:
+    from dltoolkit.deploy.serve import serve
+
+    ap = argparse.ArgumentParser(prog="dltoolkit serve", description="Serve a model over REST.")
+    ap.add_argument("source", help="a run folder or id, a .safetensors file (dltoolkit.deploy.save) or .onnx")
+    ap.add_argument("--name", help="the model's name in the URLs (default: from the source)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8500)
+    ap.add_argument("--max-batch", type=int, default=64, help="samples merged into one batch at most")
+    ap.add_argument("--max-delay-ms", type=float, default=5.0, help="how long a request waits for company")
+    args = ap.parse_args(argv)
+    serve(args.source, args.name, args.host, args.port, args.max_batch, args.max_delay_ms)
+    return 0
+
+
 def _env(argv: list[str]) -> int:
     from dltoolkit.hardware import describe_environment
 
@@ -290,6 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             return _bench(argv[1:])
         if argv[0] == "env":
             return _env(argv[1:])
+        if argv[0] == "serve":
+            return _serve(argv[1:])
         if argv[0] not in LIGHTNING_SUBCOMMANDS:
             print(f"dltoolkit: unknown command {argv[0]!r}\n\n{USAGE}", file=sys.stderr)
             return 2

@@ -28,6 +28,11 @@ _WHERE = {
     "prune_model": "dltoolkit.deploy.optimize",
     "sparsity": "dltoolkit.deploy.optimize",
     "onnx_accuracy": "dltoolkit.deploy.optimize",
+    "ServedModel": "dltoolkit.deploy.serve",
+    "load_served_model": "dltoolkit.deploy.serve",
+    "create_app": "dltoolkit.deploy.serve",
+    "BackgroundServer": "dltoolkit.deploy.serve",
+    "serve": "dltoolkit.deploy.serve",
 }
 __all__ = list(_WHERE)
 
