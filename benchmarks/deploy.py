@@ -53,7 +53,9 @@ def _time(fn: Any, repeats: int) -> list[float]:
     return out
 
 
-def measure(name: str, epochs: int, repeats: int, workdir: Path, threads: int) -> dict[str, Any]:
+def measure(
+    name: str, epochs: int, repeats: int, workdir: Path, threads: int, serve_seconds: float
+) -> dict[str, Any]:
     """One model's row: latencies (median ms) eager vs ORT at batch 1 and 64, sizes, accuracies."""
     import torch
 
@@ -88,7 +90,9 @@ def measure(name: str, epochs: int, repeats: int, workdir: Path, threads: int) -
         pruned = prune_model(model, 0.5)
         pruned_acc = float((pruned(images).argmax(-1).numpy() == labels).mean())
     med = {w: {b: statistics.median(v) for b, v in d.items()} for w, d in latency.items()}
+    serving = measure_serving(model, images.numpy(), 8, serve_seconds) if serve_seconds > 0 else None
     return {
+        "serving": serving,
         "model": name,
         "parameters": sum(p.numel() for p in model.parameters()),
         "median_ms": med,
@@ -108,6 +112,48 @@ def measure(name: str, epochs: int, repeats: int, workdir: Path, threads: int) -
     }
 
 
+def measure_serving(model: Any, images: Any, concurrency: int, seconds: float) -> dict[str, Any]:
+    """Requests per second and latency of ``dltoolkit serve`` (TF Serving REST, one image a request) with
+    ``concurrency`` clients on loopback, micro-batching on."""
+    import json
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dltoolkit.deploy.serve import BackgroundServer, _torch_served, create_app
+
+    served = _torch_served(model, "bench", "in memory")
+    bodies = [json.dumps({"instances": images[i : i + 1].tolist()}).encode() for i in range(len(images))]
+    app = create_app(served, max_batch=64, max_delay_ms=2)
+    with BackgroundServer(app) as url:
+        target = f"{url}/v1/models/bench:predict"
+
+        def client(worker: int) -> list[float]:
+            times, i = [], worker
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                req = urllib.request.Request(target, data=bodies[i % len(bodies)], method="POST")
+                start = time.perf_counter()
+                with urllib.request.urlopen(req, timeout=30) as response:
+                    response.read()
+                times.append((time.perf_counter() - start) * 1000)
+                i += concurrency
+            return times
+
+        begin = time.monotonic()
+        with ThreadPoolExecutor(concurrency) as pool:
+            latencies = sorted(t for part in pool.map(client, range(concurrency)) for t in part)
+        elapsed = time.monotonic() - begin
+        batcher = app.state.batcher
+    return {
+        "concurrency": concurrency,
+        "requests": len(latencies),
+        "requests_per_second": len(latencies) / elapsed,
+        "latency_ms_p50": latencies[len(latencies) // 2],
+        "latency_ms_p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "mean_batch": batcher.requests / max(1, batcher.batches),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -118,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5, help="training epochs before measuring (default 5)")
     ap.add_argument("--repeats", type=int, default=100, help="timed calls per way and batch size")
     ap.add_argument("--threads", type=int, default=1, help="torch and ORT threads (default 1: steadier)")
+    ap.add_argument("--serve-seconds", type=float, default=10.0, help="serving load per model (0: skip)")
     ap.add_argument("--out", help="JSON path (default benchmarks/results/deploy.json)")
     args = ap.parse_args(argv)
     if min(args.epochs, args.repeats, args.threads) < 1:
@@ -126,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     start = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        records = [measure(name, args.epochs, args.repeats, Path(tmp), args.threads) for name in args.models]
+        records = [
+            measure(name, args.epochs, args.repeats, Path(tmp), args.threads, args.serve_seconds)
+            for name in args.models
+        ]
     rows = []
     for r in records:
         med, acc = r["median_ms"], r["accuracy"]
@@ -140,6 +190,11 @@ def main(argv: list[str] | None = None) -> int:
                 "ORT b64 ms": f"{med['ort'][64]:.2f}",
                 "int8 b64 ms": f"{med['ort_int8'][64]:.2f}",
                 "int8 size": f"{r['size_ratio_int8']:.2f}x",
+                "serve req/s (p95 ms)": (
+                    f"{r['serving']['requests_per_second']:.0f} ({r['serving']['latency_ms_p95']:.1f})"
+                    if r["serving"]
+                    else "-"
+                ),
                 "acc eager/int8/pruned50": "/".join(
                     f"{acc[k]:.3f}" for k in ("eager", "onnx_int8", "pruned_50")
                 ),
