@@ -59,10 +59,23 @@ _BUILTIN_MODULES = (
     "dltoolkit.data.shapes",
     "dltoolkit.models.mlp",
     "dltoolkit.models.cnn",
+    "dltoolkit.rl.envs",
+    "dltoolkit.rl.dqn",
+    "dltoolkit.rl.policy_gradient",
 )
 _ENTRY_POINT_GROUPS = ("dltoolkit.models", "dltoolkit.data")
-#: Model arguments that the data module decides (the CLI and create_model fill them from it).
-DATA_LINKED = ("input_shape", "num_classes")
+#: Model arguments that the data module decides (the CLI and create_model fill them from it): an image
+#: model's input shape and classes, an RL agent's observation and action spaces (``None`` is a value
+#: here: a continuous-action environment has ``num_actions=None``).
+DATA_LINKED = (
+    "input_shape",
+    "num_classes",
+    "observation_shape",
+    "num_actions",
+    "action_dim",
+    "action_low",
+    "action_high",
+)
 
 
 class UnknownNameError(ValueError):
@@ -281,12 +294,13 @@ def create_model(name: str, *, data: Any = None, **overrides: Any) -> Any:
     spec = get_spec(name)
     params = init_parameters(spec.cls)
     wanted = [p for p in DATA_LINKED if p in params and overrides.get(p) is None]
+    linked: dict[str, Any] = {}
     if wanted:
         dm = data if data is not None else get_data_spec(spec.data).create(**spec.data_hparams)
-        for p in wanted:
-            if hasattr(dm, p):
-                overrides[p] = getattr(dm, p)
-    return spec.create(**overrides)
+        linked = {p: getattr(dm, p) for p in wanted if hasattr(dm, p)}
+    # linked values pass even when None (no discrete actions), which ``spec.create`` would drop
+    kwargs = {**spec.hparams, **{k: v for k, v in overrides.items() if v is not None}, **linked}
+    return spec.cls(**kwargs)
 
 
 class Resolved(typing.NamedTuple):
@@ -456,9 +470,8 @@ def hparam_schema(name: str) -> dict[str, Any]:
     if linked:  # shown with the default data's values, but the data module sets them
         dm = get_data_spec(spec.data).create(**spec.data_hparams)
         for p in linked:
-            value = getattr(dm, p, None)
-            if value is not None:
-                schema["properties"][p].update(default=_jsonable(value), readOnly=True)
+            if hasattr(dm, p):  # None is a value too (an RL agent's num_actions on continuous actions)
+                schema["properties"][p].update(default=_jsonable(getattr(dm, p)), readOnly=True)
     return schema
 
 
