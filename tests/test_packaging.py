@@ -37,6 +37,7 @@ def test_wheel_ships_front_ends_and_enables_the_extension(tmp_path: Path) -> Non
         "dltoolkit/dashboards/static/runs_panel.js",
         "dltoolkit/dashboards/static/explain_dashboard.js",
         "dltoolkit/dashboards/static/attack_dashboard.js",
+        "dltoolkit/dashboards/static/episode_player.js",
         f"{data}/share/jupyter/labextensions/dltoolkit/package.json",
         f"{data}/share/jupyter/labextensions/dltoolkit/install.json",
         f"{data}/etc/jupyter/jupyter_server_config.d/dltoolkit.json",

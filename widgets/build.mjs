@@ -2,7 +2,13 @@
 // package, where dltoolkit.dashboards loads it as the widget's `_esm` (and its CSS as `_css`).
 import { build } from "esbuild";
 
-const entries = ["training_dashboard", "runs_panel", "explain_dashboard", "attack_dashboard"];
+const entries = [
+  "training_dashboard",
+  "runs_panel",
+  "explain_dashboard",
+  "attack_dashboard",
+  "episode_player",
+];
 await build({
   entryPoints: Object.fromEntries(entries.map((name) => [name, `src/${name}.ts`])),
   bundle: true,

@@ -11,6 +11,8 @@
     ExplainDashboard(model, dm)         # a test image, a method, a class: heatmap overlay, top classes
     AttackDashboard(model, dm)          # an attack and eps: adversarial image, ‖δ‖∞, accuracy vs eps
 
+    EpisodePlayer.record(agent, "CartPole-v1")   # one episode of an RL agent: play/pause, slider, return
+
 Their front ends are ES modules built from ``widgets/`` into ``dltoolkit/dashboards/static/``.
 Importing this package is light: each dashboard loads (with Lightning, for ``TrainingDashboard``) on
 first use (the inspection dashboards with torch, Captum and torchattacks).
@@ -22,6 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dltoolkit.dashboards.episode import EpisodePlayer
     from dltoolkit.dashboards.inspect import AttackDashboard, ExplainDashboard
     from dltoolkit.dashboards.runs import RunsPanel
     from dltoolkit.dashboards.training import TrainingDashboard
@@ -31,9 +34,10 @@ _LAZY = {
     "RunsPanel": "dltoolkit.dashboards.runs",
     "ExplainDashboard": "dltoolkit.dashboards.inspect",
     "AttackDashboard": "dltoolkit.dashboards.inspect",
+    "EpisodePlayer": "dltoolkit.dashboards.episode",
 }
 
-__all__ = ["AttackDashboard", "ExplainDashboard", "RunsPanel", "TrainingDashboard"]
+__all__ = ["AttackDashboard", "EpisodePlayer", "ExplainDashboard", "RunsPanel", "TrainingDashboard"]
 
 
 def __getattr__(name: str) -> Any:
