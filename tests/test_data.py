@@ -181,8 +181,16 @@ def split_indices(dm: ImageDataModule) -> dict[str, list[int]]:
 
 
 def test_every_built_in_data_module_is_tested_here() -> None:
+    """Every built-in image data module is here; the environments (dltoolkit.rl.envs) are in test_rl.py."""
+    from dltoolkit.data.base import ImageDataModule
+    from dltoolkit.rl.envs import EnvDataModule
+
     built_in = {n for n in list_data() if get_data_spec(n).class_path.startswith("dltoolkit.")}
-    assert built_in == set(BUILDERS)
+    images = {n for n in built_in if issubclass(get_data_spec(n).cls, ImageDataModule)}
+    environments = {n for n in built_in if issubclass(get_data_spec(n).cls, EnvDataModule)}
+    assert images == set(BUILDERS)
+    assert environments == {"cartpole", "acrobot", "mountaincar", "pendulum"}
+    assert built_in == images | environments  # nothing of a third kind goes untested
 
 
 @pytest.mark.parametrize("name", NAMES)
