@@ -20,8 +20,9 @@ first use (the inspection dashboards with torch, Captum and torchattacks).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dltoolkit._lazy import export, listing
 
 if TYPE_CHECKING:
     from dltoolkit.dashboards.episode import EpisodePlayer
@@ -41,10 +42,8 @@ __all__ = ["AttackDashboard", "EpisodePlayer", "ExplainDashboard", "RunsPanel", 
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return export(__name__, _LAZY, name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return listing(globals(), _LAZY)

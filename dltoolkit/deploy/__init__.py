@@ -11,8 +11,9 @@ Names load on first use: ``import dltoolkit.deploy`` imports no torch.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from dltoolkit._lazy import export, listing
 
 _WHERE = {
     "FORMAT": "dltoolkit.deploy.portable",
@@ -38,6 +39,8 @@ __all__ = list(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'dltoolkit.deploy' has no attribute {name!r}")
+    return export(__name__, _WHERE, name)
+
+
+def __dir__() -> list[str]:
+    return listing(globals(), _WHERE)

@@ -12,8 +12,9 @@ top-k). Names are imported on first use, so ``import dltoolkit.explain`` imports
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from dltoolkit._lazy import export, listing
 
 _WHERE = {
     "METHODS": "dltoolkit.explain.attributions",
@@ -31,6 +32,8 @@ __all__ = list(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'dltoolkit.explain' has no attribute {name!r}")
+    return export(__name__, _WHERE, name)
+
+
+def __dir__() -> list[str]:
+    return listing(globals(), _WHERE)

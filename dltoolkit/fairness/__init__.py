@@ -12,8 +12,9 @@ and Lightning, on first use of one of their names (importing this package stays 
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dltoolkit._lazy import export, listing
 
 if TYPE_CHECKING:
     from dltoolkit.fairness.data import HiringData, TabularFairnessDataModule, make_hiring_data
@@ -85,10 +86,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return export(__name__, _LAZY, name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return listing(globals(), _LAZY)

@@ -16,8 +16,9 @@ returns, GAE), ``policy_gradient`` (REINFORCE, A2C, PPO). Names are imported on 
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from dltoolkit._lazy import export, listing
 
 _WHERE = {
     "ENVS": "dltoolkit.rl.envs",
@@ -40,6 +41,8 @@ __all__ = list(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    raise AttributeError(f"module 'dltoolkit.rl' has no attribute {name!r}")
+    return export(__name__, _WHERE, name)
+
+
+def __dir__() -> list[str]:
+    return listing(globals(), _WHERE)

@@ -16,8 +16,9 @@ first name used, torchattacks with the first attack.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from dltoolkit._lazy import export, listing
 
 if TYPE_CHECKING:
     from dltoolkit.robustness.attacks import (
@@ -73,10 +74,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return export(__name__, _LAZY, name)
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return listing(globals(), _LAZY)
