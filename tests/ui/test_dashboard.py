@@ -56,9 +56,13 @@ def run_cell(page: Any, index: int) -> None:
     prompt = cell.locator(".jp-InputPrompt")
     started = "el => /\\[(\\*|\\d+)\\]/.test(el.textContent)"
     for _ in range(40):
-        cell.locator(".jp-InputArea-editor").click()
-        page.keyboard.press("Control+Enter")
+        # JupyterLab sometimes asks which kernel to start (seen on a loaded machine): take the proposed one
+        chooser = page.locator('.jp-Dialog:has-text("Select Kernel") .jp-mod-accept')
+        if chooser.count() and chooser.first.is_visible():
+            chooser.first.click()
         try:
+            cell.locator(".jp-InputArea-editor").click(timeout=5_000)  # (a dialog may cover it: retried)
+            page.keyboard.press("Control+Enter")
             page.wait_for_function(started, arg=prompt.element_handle(), timeout=3_000)
             return
         except Exception:  # playwright's TimeoutError: not started yet
