@@ -121,12 +121,17 @@ class Agent(pl.LightningModule, ABC):
     def _check_observation(self, observation: np.ndarray) -> np.ndarray:
         """``observation`` as float32 ``(N, *observation_shape)``; a wrong shape is a ``ValueError``."""
         obs = np.asarray(observation, dtype=np.float32)
-        if obs.ndim != len(self.observation_shape) + 1 or obs.shape[1:] != self.observation_shape:
+        self._check_batch_shape(tuple(obs.shape))
+        return obs
+
+    def _check_batch_shape(self, shape: tuple[int, ...]) -> None:
+        """A ``ValueError`` unless ``shape`` is a batch of observations, ``(N, *observation_shape)``
+        (what ``act`` and ``forward`` both take)."""
+        if len(shape) != len(self.observation_shape) + 1 or shape[1:] != self.observation_shape:
             raise ValueError(
                 f"{type(self).__name__} expects observations of shape "
-                f"(N, {', '.join(map(str, self.observation_shape))}), got {obs.shape}"
+                f"(N, {', '.join(map(str, self.observation_shape))}), got {shape}"
             )
-        return obs
 
     def evaluate(self, episodes: int | None = None, seed: int | None = None) -> dict[str, float]:
         """Mean and std of the return of deterministic episodes on a fresh environment, seeded ``seed``.

@@ -169,11 +169,7 @@ class DQN(Agent):
     # --- acting ---
     def forward(self, obs: Tensor) -> Tensor:
         """Q-values ``(B, num_actions)`` of observations ``(B, *observation_shape)``."""
-        if obs.ndim != len(self.observation_shape) + 1 or tuple(obs.shape[1:]) != self.observation_shape:
-            raise ValueError(
-                f"DQN expects observations of shape (B, {', '.join(map(str, self.observation_shape))}), "
-                f"got {tuple(obs.shape)}"
-            )
+        self._check_batch_shape(tuple(obs.shape))
         return self.q_net(obs)
 
     @property

@@ -266,11 +266,7 @@ class PolicyGradientAgent(Agent):
     # --- acting ---
     def forward(self, obs: Tensor) -> Tensor:
         """The policy's logits ``(B, num_actions)`` or action means ``(B, action_dim)``."""
-        if obs.ndim != len(self.observation_shape) + 1 or tuple(obs.shape[1:]) != self.observation_shape:
-            raise ValueError(
-                f"{type(self).__name__} expects observations of shape "
-                f"(B, {', '.join(map(str, self.observation_shape))}), got {tuple(obs.shape)}"
-            )
+        self._check_batch_shape(tuple(obs.shape))
         return self.policy.actor(obs.flatten(1))
 
     def to_env(self, actions: Tensor) -> np.ndarray:
