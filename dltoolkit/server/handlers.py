@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from abc import ABCMeta, abstractmethod
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -389,7 +390,7 @@ class RunSamplesHandler(InspectBase):
         self.write_json(await asyncio.to_thread(inspector.samples, min(count, 256)))
 
 
-class InspectPostBase(InspectBase):
+class InspectPostBase(InspectBase, metaclass=ABCMeta):
     """The POST shared by explain and attack: check the body against ``schema``, then (with the model
     loaded) the index, the target and the ``name_field`` name; every problem is a 400 by field."""
 
@@ -405,12 +406,13 @@ class InspectPostBase(InspectBase):
             "409": {"description": "training, or no checkpoint"},
         }
 
+    @abstractmethod
     def canonical_name(self, name: str) -> str:
         """``name`` as the computation knows it; a ``ValueError`` (naming the known ones) if unknown."""
-        raise NotImplementedError
 
+    @abstractmethod
     def compute(self, inspector: Any, request: dict[str, Any], name: str) -> dict[str, Any]:
-        raise NotImplementedError
+        """The answer for ``request`` (runs in a worker thread)."""
 
     async def answer(self, run_id: str) -> None:
         from dltoolkit.runs.validation import request_errors
