@@ -101,6 +101,8 @@ def run_dltoolkit(algo: str, seed: int) -> dict[str, Any]:
 
     class StopWhenSolved(pl.Callback):
         def on_validation_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+            if trainer.sanity_checking:  # the untrained policy (SB3 does not evaluate it either)
+                return
             value = float(trainer.callback_metrics.get("eval/return", -math.inf))
             best["return"] = max(best["return"], value)
             if value >= THRESHOLD:

@@ -67,6 +67,15 @@ def test_replay_buffer_samples_uniformly_with_its_seed() -> None:
         buffer.add(np.zeros((1, 3)), [0], [0.0], np.zeros((1, 3)), [False])
 
 
+def test_replay_buffer_draws_several_batches_at_once() -> None:
+    buffer = ReplayBuffer(capacity=10, observation_shape=(2,), seed=3)
+    _add(buffer, 0, 5)
+    phase = buffer.sample(4, batches=3)
+    expected = np.random.default_rng(3).integers(0, 5, size=(3, 4))  # one draw of 3 x 4 indices
+    assert phase.observations.shape == (3, 4, 2) and phase.actions.shape == (3, 4)
+    assert phase.rewards.tolist() == expected.astype(float).tolist()
+
+
 def test_real_next_observation_replaces_the_reset_one_where_an_episode_ended() -> None:
     reset = np.zeros((3, 2), dtype=np.float32)
     infos = {"final_obs": np.array([np.array([7.0, 7.0]), None, None], dtype=object), "_final_obs": [1, 0, 0]}
@@ -98,6 +107,28 @@ def _collect(max_episode_steps: int, steps: int) -> ReplayBuffer:
     items = list(data)
     assert len(items) == 1  # one training phase, at the last of the epoch's steps
     return buffer
+
+
+def test_a_training_phase_comes_in_items_of_batches_per_item() -> None:
+    env = gym.wrappers.vector.RecordEpisodeStatistics(
+        gym.vector.SyncVectorEnv(
+            [lambda: gym.make("CartPole-v1")], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
+    )
+    env.reset(seed=0)
+    pusher = _Pusher()
+    data = ReplayDataset(
+        pusher, env, ReplayBuffer(100, (4,)), batch_size=3, steps_per_epoch=20, train_freq=10,  # type: ignore[arg-type]
+        gradient_steps=5, batches_per_item=2,
+    )  # fmt: skip
+    steps_at_item = []
+    shapes = []
+    for samples, _episodes in data:
+        steps_at_item.append(pusher.env_steps)
+        shapes.append(tuple(samples.observations.shape))
+    # two phases (after steps 10 and 20) of 5 batches each, yielded 2 + 2 + 1
+    assert shapes == [(2, 3, 4), (2, 3, 4), (1, 3, 4)] * 2
+    assert steps_at_item == [10, 10, 10, 20, 20, 20]  # no environment step within a phase
 
 
 def test_truncated_transitions_keep_their_real_next_state_and_bootstrap() -> None:
@@ -303,6 +334,30 @@ def test_two_epoch_fit_logs_the_shared_metric_names(fast_trainer: Any) -> None:
     assert expected <= set(metrics)
     assert metrics["charts/epsilon"].item() == pytest.approx(0.04)  # 0.16 of 600 steps: fallen long ago
     assert float(metrics["eval/return"]) >= 8  # CartPole lasts at least 8 steps
+
+
+def test_dqn_acts_with_the_network_its_last_phase_left(fast_trainer: Any) -> None:
+    """Lightning prefetches a batch ahead; DQN pulls its own, so the steps after a phase of updates are
+    taken by the updated network (as in SB3), not by one a batch of updates older."""
+    torch.manual_seed(0)
+    dm = create_data("cartpole")
+    agent = create_model(
+        "dqn", data=dm, hidden_sizes=[8], steps_per_epoch=120, learning_starts=20, train_freq=20,
+        gradient_steps=40, eval_episodes=1,
+    )  # fmt: skip
+    updates_when_acting: list[int] = []
+    act = agent.act
+
+    def spy(observation: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        if not deterministic:
+            updates_when_acting.append(agent.global_step)
+        return act(observation, deterministic)
+
+    agent.act = spy  # type: ignore[method-assign]
+    fast_trainer(max_epochs=1, num_sanity_val_steps=0).fit(agent, dm)
+    assert agent.global_step == 6 * 40  # a phase after each of steps 20, 40, ..., 120
+    # the 21st step follows the first phase: all of its 40 updates are done by then
+    assert updates_when_acting[20] == 40 and updates_when_acting[40] == 80
 
 
 @pytest.mark.parametrize("name", RL_MODELS)

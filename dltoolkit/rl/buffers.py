@@ -7,7 +7,7 @@ sampled batches, so Lightning's own loop calls ``training_step`` on them::
 
     buffer = ReplayBuffer(10_000, observation_shape=(4,), seed=0)
     data = ReplayDataset(agent, env, buffer, batch_size=64, steps_per_epoch=1000)
-    for sample, episodes in data: ...          # one epoch: 1000 environment steps
+    for samples, episodes in data: ...         # one epoch: 1000 environment steps; samples (k, 64, ...)
 
 Ends of episodes: a ``terminated`` episode reached a terminal state, whose value is 0, so its target is
 ``r`` alone; a ``truncated`` one was cut by a time limit, and its last state still has a future, so its
@@ -107,11 +107,12 @@ class ReplayBuffer:
         self.position = int((self.position + n) % self.capacity)
         self.size = min(self.size + n, self.capacity)
 
-    def sample(self, batch_size: int) -> ReplaySample:
-        """``batch_size`` transitions drawn uniformly with replacement from the stored ones."""
+    def sample(self, batch_size: int, batches: int | None = None) -> ReplaySample:
+        """``batch_size`` transitions drawn uniformly with replacement from the stored ones; with
+        ``batches``, that many such batches at once, stacked: tensors ``(batches, batch_size, ...)``."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = self.rng.integers(0, self.size, size=batch_size)
+        idx = self.rng.integers(0, self.size, size=batch_size if batches is None else (batches, batch_size))
         return ReplaySample(
             torch.from_numpy(self.observations[idx]),
             torch.from_numpy(self.actions[idx]),
@@ -138,11 +139,15 @@ class ReplayDataset(IterableDataset):
     """One epoch of experience: step the environment ``steps_per_epoch`` times, yield sampled batches.
 
     Every environment step (all copies at once) stores ``num_envs`` transitions; once the agent has taken
-    ``learning_starts`` steps, every ``train_freq``-th step is followed by ``gradient_steps`` batches of
-    ``batch_size`` transitions (SB3's ``train_freq``/``gradient_steps``). Each item is
-    ``(ReplaySample, episodes)``, where ``episodes`` lists the ``RecordEpisodeStatistics`` infos of the
-    episodes that ended since the previous item (for ``Agent.log_episodes``). The environment, buffer
-    and current observation persist across epochs; ``agent.env_steps`` counts the steps.
+    ``learning_starts`` steps, every ``train_freq``-th step is followed by a training phase of
+    ``gradient_steps`` batches of ``batch_size`` transitions (SB3's ``train_freq``/``gradient_steps``).
+    The buffer does not change during a phase, so its batches are drawn at once and yielded
+    ``batches_per_item`` at a time: each item is ``(ReplaySample of (k, batch_size, ...) tensors,
+    episodes)``, ``k <= batches_per_item``, where ``episodes`` lists the ``RecordEpisodeStatistics`` infos
+    of the episodes that ended since the previous item (for ``Agent.log_episodes``). The next phase's
+    steps are taken only when the item after a phase's last is asked for, so a consumer that pulls items
+    itself (``training_step(dataloader_iter)``) acts with the network its updates left. The environment,
+    buffer and current observation persist across epochs; ``agent.env_steps`` counts the steps.
 
     Args:
         agent: whose ``act(obs)`` (exploring, not deterministic) chooses the actions.
@@ -152,7 +157,8 @@ class ReplayDataset(IterableDataset):
         steps_per_epoch: environment steps (summed over copies) in one pass.
         learning_starts: environment steps before the first batch (the buffer fills with early experience).
         train_freq: vector-environment steps between training phases.
-        gradient_steps: batches yielded per training phase.
+        gradient_steps: batches per training phase.
+        batches_per_item: batches in one item (the last item of a phase may hold fewer).
     """
 
     def __init__(
@@ -165,22 +171,21 @@ class ReplayDataset(IterableDataset):
         learning_starts: int = 0,
         train_freq: int = 1,
         gradient_steps: int = 1,
+        batches_per_item: int = 1,
     ) -> None:
         for name, value in (
             ("batch_size", batch_size),
             ("steps_per_epoch", steps_per_epoch),
             ("train_freq", train_freq),
             ("gradient_steps", gradient_steps),
+            ("batches_per_item", batches_per_item),
         ):
             if value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         self.agent, self.env, self.buffer = agent, env, buffer
         self.batch_size, self.steps_per_epoch = batch_size, steps_per_epoch
-        self.learning_starts, self.train_freq, self.gradient_steps = (
-            learning_starts,
-            train_freq,
-            gradient_steps,
-        )
+        self.learning_starts, self.train_freq = learning_starts, train_freq
+        self.gradient_steps, self.batches_per_item = gradient_steps, batches_per_item
         self.observations, _ = env.reset()  # make_vector_env seeded it: this reset continues that stream
         self.vector_steps = 0
         self.episodes: list[dict[str, Any]] = []  # ended since the last yielded batch (across epochs too)
@@ -201,6 +206,7 @@ class ReplayDataset(IterableDataset):
             if "episode" in infos:
                 self.episodes.append({"episode": dict(infos["episode"]), "_episode": infos["_episode"]})
             if agent.env_steps >= self.learning_starts and self.vector_steps % self.train_freq == 0:
-                for _ in range(self.gradient_steps):
+                phase = self.buffer.sample(self.batch_size, batches=self.gradient_steps)  # (G, B, ...)
+                for start in range(0, self.gradient_steps, self.batches_per_item):
                     episodes, self.episodes = self.episodes, []
-                    yield self.buffer.sample(self.batch_size), episodes
+                    yield ReplaySample(*(t[start : start + self.batches_per_item] for t in phase)), episodes

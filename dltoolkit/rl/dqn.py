@@ -11,7 +11,13 @@ buffer, and regresses Q(s, a) onto the one-step TD target computed with a slowly
 
 Dueling splits the head: Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a'). An epoch is ``steps_per_epoch``
 environment steps (so ``--trainer.max_epochs`` budgets experience); ε falls linearly from
-``exploration_initial_eps`` to ``exploration_final_eps`` over ``exploration_fraction`` of all the steps::
+``exploration_initial_eps`` to ``exploration_final_eps`` over ``exploration_fraction`` of all the steps.
+
+Training alternates as SB3's DQN does: ``train_freq`` environment steps, then a phase of
+``gradient_steps`` updates, during which θ⁻ stays fixed. One ``training_step`` takes several of a phase's
+updates (manual optimisation), because Lightning's per-step machinery costs about as much as one update
+of this small network; it pulls its batches itself (``dataloader_iter``), so the next phase's experience
+comes from the network as this phase leaves it rather than from one prefetched a batch earlier::
 
     dm = create_data("cartpole")
     agent = create_model("dqn", data=dm)               # rl-zoo3's tuned CartPole-v1 settings
@@ -22,7 +28,8 @@ environment steps (so ``--trainer.max_epochs`` budgets experience); ε falls lin
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -35,9 +42,11 @@ from dltoolkit.rl.agent import Agent
 from dltoolkit.rl.buffers import ReplayBuffer, ReplayDataset, ReplaySample
 
 if TYPE_CHECKING:
-    from torch.optim import Optimizer
-
     from dltoolkit.rl.envs import EnvDataModule
+
+# Lightning calls training_step(dataloader_iter) experimental; DQN relies on it on purpose (see above)
+warnings.filterwarnings("ignore", message="Found `dataloader_iter` argument in the `training_step`")
+warnings.filterwarnings("ignore", message="You are using the `dataloader_iter` step flavor")
 
 
 def linear_schedule(start: float, end: float, duration: float, t: float) -> float:
@@ -107,10 +116,15 @@ class DQN(Agent):
         double_dqn: choose the next action with the online network and rate it with the target (Double DQN).
         dueling: split the Q head into a state value and action advantages (Dueling DQN).
         loss: ``huber`` (smooth L1, as Mnih et al. clip the TD error) or ``mse``.
-        max_grad_norm: clip the gradient norm to this (0: no clipping); ``--trainer.gradient_clip_val`` wins.
+        max_grad_norm: clip the gradient norm to this (0: no clipping). The Trainer's ``gradient_clip_val``
+            does not apply: DQN optimises manually, and Lightning refuses it there.
         steps_per_epoch: environment steps in one epoch; the total is ``max_epochs x steps_per_epoch``.
         total_env_steps: the total the ε schedule spans; ``None``: ``max_epochs x steps_per_epoch``.
     """
+
+    #: updates per ``training_step``: few enough that Lightning's ``log_every_n_steps`` (counted in
+    #: training steps) still writes the curves often, enough that its per-step cost is spread thin
+    updates_per_step = 16
 
     def __init__(
         self,
@@ -164,6 +178,7 @@ class DQN(Agent):
         self.q_net = QNetwork(size, self.num_actions, hidden_sizes, dueling)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)  # θ⁻, trained only by copying
         self._target_syncs = -1  # the env_steps // target_update_interval of the last update
+        self.automatic_optimization = False  # several updates per training_step (see the module docstring)
         self.example_input_array = torch.zeros(2, *self.observation_shape)
 
     # --- acting ---
@@ -226,6 +241,7 @@ class DQN(Agent):
             learning_starts=hp.learning_starts,
             train_freq=hp.train_freq,
             gradient_steps=hp.gradient_steps,
+            batches_per_item=self.updates_per_step,
         )
 
     # --- learning ---
@@ -248,38 +264,42 @@ class DQN(Agent):
             for target, online in zip(self.target_net.parameters(), self.q_net.parameters(), strict=True):
                 target.lerp_(online, tau)
 
-    def training_step(self, batch: tuple[ReplaySample, list[dict[str, Any]]], batch_idx: int) -> Tensor:
+    def td_loss(self, sample: ReplaySample) -> tuple[Tensor, Tensor]:
+        """The loss between Q(s, a; θ) and the TD targets of one batch, and Q(s, a; θ) ``(B,)``."""
+        q = self.q_net(sample.observations).gather(1, sample.actions.long().unsqueeze(1)).squeeze(1)  # (B,)
+        y = self.td_target(sample)
+        loss = F.smooth_l1_loss(q, y) if self.hparams["loss"] == "huber" else F.mse_loss(q, y)
+        return loss, q
+
+    def training_step(self, dataloader_iter: Iterator[Any]) -> None:
         hp: Any = self.hparams
-        sample, episodes = batch
+        # pulled here, not prefetched: the environment steps before a phase use the latest network
+        (samples, episodes), _, _ = next(dataloader_iter)  # samples: (k, B, ...), k <= updates_per_step
+        samples = ReplaySample(*(t.to(self.device, non_blocking=True) for t in samples))
         if episodes:
             self.log_episodes(episodes)
-        # the target network follows the online one every target_update_interval environment steps
+        # the target network follows the online one every target_update_interval environment steps;
+        # env_steps stands still within a phase, so θ⁻ is fixed for all of a phase's updates
         syncs = self.env_steps // hp.target_update_interval
         if syncs != self._target_syncs:
             self.update_target()
             self._target_syncs = syncs
-        q = self.q_net(sample.observations).gather(1, sample.actions.long().unsqueeze(1)).squeeze(1)  # (B,)
-        y = self.td_target(sample)
-        loss = F.smooth_l1_loss(q, y) if hp.loss == "huber" else F.mse_loss(q, y)
-        every: int = getattr(self.trainer, "log_every_n_steps", 50)
-        if (self.global_step + 1) % max(1, every) == 0:  # self.log costs ~1 ms: only where the logger writes
-            self.log("losses/td_loss", loss, prog_bar=True)
-            self.log("losses/q_values", q.mean())
-            self.log("charts/epsilon", self.epsilon)
-        return loss
+        optimizer: Any = self.optimizers()
+        for i in range(len(samples.rewards)):
+            loss, q = self.td_loss(ReplaySample(*(t[i] for t in samples)))  # (B, ...) batch i
+            optimizer.zero_grad()
+            self.manual_backward(loss)
+            if hp.max_grad_norm:  # SB3's DQN clips the norm at 10
+                self.clip_gradients(
+                    optimizer, gradient_clip_val=hp.max_grad_norm, gradient_clip_algorithm="norm"
+                )
+            optimizer.step()
+        # self.log costs ~1 ms: only where the logger writes, which Lightning counts in training steps
+        # (with manual optimisation global_step counts updates, so it cannot tell)
+        if self.trainer._logger_connector.should_update_logs:
+            self.log("losses/td_loss", loss, prog_bar=True, batch_size=1)
+            self.log("losses/q_values", q.mean(), batch_size=1)
+            self.log("charts/epsilon", self.epsilon, batch_size=1)
 
     def configure_optimizers(self) -> Any:
         return torch.optim.Adam(self.q_net.parameters(), lr=self.hparams["lr"])
-
-    def configure_gradient_clipping(
-        self,
-        optimizer: Optimizer,
-        gradient_clip_val: int | float | None = None,
-        gradient_clip_algorithm: str | None = None,
-    ) -> None:
-        # the Trainer's gradient_clip_val wins; otherwise SB3's DQN default, a norm of 10
-        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams["max_grad_norm"]
-        if clip:
-            self.clip_gradients(
-                optimizer, gradient_clip_val=clip, gradient_clip_algorithm=gradient_clip_algorithm or "norm"
-            )
