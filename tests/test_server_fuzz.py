@@ -98,7 +98,20 @@ def test_launch_bodies(server: tuple[str, str, Path], body: Any) -> None:
 @given(
     run_id=TEXT,
     tail=st.sampled_from(
-        ["", "metrics", "logs", "stop", "resume", "events", "samples", "explain", "attack", "x/y"]
+        [
+            "",
+            "metrics",
+            "logs",
+            "stop",
+            "resume",
+            "events",
+            "samples",
+            "explain",
+            "attack",
+            "onnx",
+            "serve",
+            "x/y",
+        ]
     ),
     method=st.sampled_from(["GET", "POST", "DELETE", "PUT"]),
 )

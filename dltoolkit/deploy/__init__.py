@@ -34,6 +34,8 @@ _WHERE = {
     "create_app": "dltoolkit.deploy.serve",
     "BackgroundServer": "dltoolkit.deploy.serve",
     "serve": "dltoolkit.deploy.serve",
+    "export_run_onnx": "dltoolkit.deploy.run_actions",
+    "RunServers": "dltoolkit.deploy.run_actions",
 }
 __all__ = list(_WHERE)
 

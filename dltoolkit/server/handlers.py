@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pickle
 import threading
 from abc import ABCMeta, abstractmethod
 from http import HTTPStatus
@@ -73,6 +75,12 @@ class CatalogHandler(JSONHandler):
         self.write_json(await asyncio.to_thread(describe_catalog))
 
 
+#: What loading a run's model can raise besides a bug: a missing class or file, a config or checkpoint
+#: that does not fit, a corrupt or truncated checkpoint (unpickling errors).
+LOAD_ERRORS: tuple[type[Exception], ...] = (
+    ImportError, OSError, EOFError, ValueError, TypeError, KeyError, RuntimeError, pickle.UnpicklingError,
+)  # fmt: skip
+
 RUN_ID = r"(?P<run_id>[A-Za-z0-9][A-Za-z0-9_-]{0,159})"  # dltoolkit.runs.RUN_ID_PATTERN, as a route group
 
 
@@ -97,6 +105,19 @@ class RunsBase(JSONHandler):
             return json.loads(self.request.body or b"null")
         except (ValueError, UnicodeDecodeError) as exc:
             raise tornado.web.HTTPError(400, "the body is not JSON: %s", exc) from exc
+
+    def trained_run(self, run_id: str, action: str) -> Any:
+        """The run, once it has finished training and has a checkpoint; a 409 that says which is missing
+        otherwise (``action``: what the caller wants to do, e.g. "export it")."""
+        from dltoolkit.runs.run import ACTIVE_STATES
+
+        run = self.get_run(run_id)
+        state = run.status().get("state")
+        if state in ACTIVE_STATES:
+            raise tornado.web.HTTPError(409, "run %s is %s; %s once it has finished", run_id, state, action)
+        if not run.last_checkpoint.is_file():
+            raise tornado.web.HTTPError(409, "run %s has no checkpoint (state: %s)", run_id, state)
+        return run
 
     def int_argument(self, name: str, default: int, minimum: int = 0) -> int:
         raw = self.get_argument(name, str(default))
@@ -191,6 +212,9 @@ class RunHandler(RunsBase):
             if run.status().get("state") not in FINAL_STATES:
                 raise tornado.web.HTTPError(409, "run %s is running; stop it first", run_id)
             await asyncio.to_thread(run.wait, 30)  # finished: its process is only exiting
+        from dltoolkit.deploy.run_actions import RunServers
+
+        await asyncio.to_thread(RunServers.stop, run)  # a server of a deleted run would serve on, unlisted
         await asyncio.to_thread(run.delete)
         self.set_status(204)
         self.finish()
@@ -334,19 +358,10 @@ class InspectBase(RunsBase):
         return inspector
 
     async def inspector(self, run_id: str) -> Any:
-        from dltoolkit.runs.run import ACTIVE_STATES
-
-        run = self.get_run(run_id)
-        state = run.status().get("state")
-        if state in ACTIVE_STATES:
-            raise tornado.web.HTTPError(
-                409, "run %s is %s; look inside it once it has finished", run_id, state
-            )
-        if not run.last_checkpoint.is_file():
-            raise tornado.web.HTTPError(409, "run %s has no checkpoint (state: %s)", run_id, state)
+        run = self.trained_run(run_id, "look inside it")
         try:
             return await asyncio.to_thread(self._load, run)
-        except (ImportError, ValueError, TypeError, KeyError, RuntimeError) as exc:
+        except LOAD_ERRORS as exc:
             raise tornado.web.HTTPError(409, "run %s cannot be loaded: %s", run_id, exc) from exc
 
     def bad_request(self, errors: dict[str, str]) -> None:
@@ -507,6 +522,116 @@ class RunAttackHandler(InspectPostBase):
         await self.answer(run_id)
 
 
+class RunOnnxHandler(RunsBase):
+    """``POST /runs/{id}/onnx``: export the last checkpoint to ``<run>/export/model.onnx`` (verified
+    against PyTorch; redone only when the checkpoint changed). ``GET``: download that file."""
+
+    path = f"runs/{RUN_ID}/onnx"
+    operations = {
+        "post": {
+            "summary": "Export the trained model to ONNX (or answer the up-to-date export)",
+            "responses": {
+                **_ok("{file, filename, bytes, opset, max_abs_diff, tolerance, verified_on, reused, ...}"),
+                "409": {"description": "training, no checkpoint, or a model that cannot be exported"},
+            },
+        },
+        "get": {
+            "summary": "Download the exported ONNX file",
+            "responses": {
+                "200": {
+                    "description": "the file, as an attachment named <run id>.onnx",
+                    "content": {"application/octet-stream": {}},
+                },
+                "404": {"description": "not exported yet"},
+            },
+        },
+    }
+    chunk_bytes = 1 << 20
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        from dltoolkit.deploy.run_actions import ExportError, export_run_onnx
+
+        run = self.trained_run(run_id, "export it")
+        try:
+            info = await asyncio.to_thread(export_run_onnx, run)
+        except ExportError as exc:
+            raise tornado.web.HTTPError(409, "%s", exc) from exc
+        except LOAD_ERRORS as exc:
+            raise tornado.web.HTTPError(409, "run %s cannot be loaded: %s", run_id, exc) from exc
+        self.write_json(info)
+
+    @tornado.web.authenticated
+    async def get(self, run_id: str) -> None:
+        from dltoolkit.deploy.run_actions import onnx_file
+
+        path = onnx_file(self.get_run(run_id))
+        try:
+            source = path.open("rb")  # an export that replaces the file meanwhile leaves this one whole
+        except FileNotFoundError:
+            raise tornado.web.HTTPError(
+                404, "run %s has no ONNX export yet: POST runs/%s/onnx exports it", run_id, run_id
+            ) from None
+        with source:
+            self.set_header("Content-Disposition", f'attachment; filename="{run_id}.onnx"')
+            self.set_header("Content-Length", str(os.fstat(source.fileno()).st_size))
+            self.set_header("Content-Type", "application/octet-stream")
+            while chunk := source.read(self.chunk_bytes):
+                self.write(chunk)
+                try:
+                    await self.flush()
+                except tornado.iostream.StreamClosedError:
+                    return
+        self.finish(set_content_type="application/octet-stream")  # (APIHandler would say JSON)
+
+
+class RunServeHandler(RunsBase):
+    """``POST /runs/{id}/serve``: serve the last checkpoint (``dltoolkit serve`` as its own process, on a
+    free port of this machine), answered once it is ready. ``GET``: its state. ``DELETE``: stop it."""
+
+    path = f"runs/{RUN_ID}/serve"
+    state_answer = "{serving, starting, url, name, pid, port, predict_url, infer_url, example, ...}"
+    operations = {
+        "post": {
+            "summary": "Start serving the trained model (or answer the server already running)",
+            "responses": {
+                **_ok(state_answer),
+                "409": {"description": "training, no checkpoint, or the server did not start (log tail)"},
+            },
+        },
+        "get": {
+            "summary": "Whether the run is served, and where",
+            "responses": _ok(
+                f"{state_answer}; or {{serving: false}}, with exit_code and log_tail if it died"
+            ),
+        },
+        "delete": {"summary": "Stop serving", "responses": _ok("{serving: false}")},
+    }
+
+    @tornado.web.authenticated
+    async def post(self, run_id: str) -> None:
+        from dltoolkit.deploy.run_actions import RunServers, ServeError
+
+        run = self.trained_run(run_id, "serve it")
+        try:
+            self.write_json(await RunServers.start(run))
+        except ServeError as exc:
+            raise tornado.web.HTTPError(409, "%s", exc) from exc
+
+    @tornado.web.authenticated
+    def get(self, run_id: str) -> None:
+        from dltoolkit.deploy.run_actions import RunServers
+
+        self.write_json(RunServers.state(self.get_run(run_id)))
+
+    @tornado.web.authenticated
+    async def delete(self, run_id: str) -> None:
+        from dltoolkit.deploy.run_actions import RunServers
+
+        run = self.get_run(run_id)
+        self.write_json(await asyncio.to_thread(RunServers.stop, run))
+
+
 class OpenAPIHandler(JSONHandler):
     """``GET /dltoolkit/api/openapi.json``: the OpenAPI 3.1 document of every route below."""
 
@@ -536,6 +661,8 @@ HANDLERS: list[type[JSONHandler]] = [
     RunSamplesHandler,
     RunExplainHandler,
     RunAttackHandler,
+    RunOnnxHandler,
+    RunServeHandler,
     OpenAPIHandler,
 ]
 

@@ -443,6 +443,116 @@ export function attackRun(
   );
 }
 
+// --- deploying a trained model: ONNX export, a model server ----------------------------------------
+
+/** `POST runs/{id}/onnx` (`dltoolkit.deploy.run_actions.export_run_onnx`): the export in the run folder. */
+export interface OnnxExport {
+  run_id: string;
+  /** the file's path on the Jupyter server's machine (`<run>/export/model.onnx`) */
+  file: string;
+  /** the download's name, `<run id>.onnx` */
+  filename: string;
+  bytes: number;
+  opset: number;
+  /** the largest |ONNX Runtime − PyTorch| on the verification inputs */
+  max_abs_diff: number;
+  tolerance: number;
+  verified_batch_sizes: number[];
+  /** e.g. "64 test samples" */
+  verified_on: string;
+  /** one input's shape, e.g. [1, 8, 8] */
+  input_shape: number[];
+  /** seconds since the epoch */
+  exported_at: number;
+  /** true: the checkpoint had not changed, the existing export was answered */
+  reused: boolean;
+}
+
+/** `GET`/`POST`/`DELETE runs/{id}/serve`: a run's model server (`RunServer.describe()`), if any. */
+export interface ServeState {
+  /** true once the server answers ready */
+  serving: boolean;
+  run_id: string;
+  /** started, not ready yet (a `POST` waits for it) */
+  starting?: boolean;
+  /** the model's name in the URLs */
+  name?: string;
+  pid?: number;
+  host?: string;
+  port?: number;
+  /** the server's root, on the Jupyter server's machine: `http://127.0.0.1:PORT` */
+  url?: string;
+  /** TF Serving REST: `POST {"instances": [...]}` */
+  predict_url?: string;
+  /** KServe v2 / Open Inference: `POST {"inputs": [...]}` */
+  infer_url?: string;
+  health_url?: string;
+  input_shape?: number[] | null;
+  /** a shell command that sends one all-zero instance to `predict_url` */
+  example?: string | null;
+  /** the server's output (`<run>/serve.log`) */
+  log?: string;
+  started_at?: number;
+  /** a server that died: its exit code and the tail of its log */
+  exit_code?: number | null;
+  log_tail?: string;
+}
+
+/**
+ * Export a finished run's last checkpoint to ONNX (checked against PyTorch), or get the export already
+ * made from the same checkpoint; 409 while it trains, without a checkpoint, or for a model that cannot
+ * be exported (the message says why).
+ */
+export function exportOnnx(
+  id: string,
+  settings?: ServerConnection.ISettings,
+  signal?: AbortSignal,
+): Promise<OnnxExport> {
+  return requestAPI<OnnxExport>(runPath(id, 'onnx'), { method: 'POST', signal }, settings);
+}
+
+/**
+ * The exported `.onnx` file as a Blob, fetched with the token like every call (a plain link could not
+ * send it); offer it with `URL.createObjectURL`. 404 before an export.
+ */
+export async function downloadOnnx(
+  id: string,
+  settings?: ServerConnection.ISettings,
+  signal?: AbortSignal,
+): Promise<Blob> {
+  const response = await send(runPath(id, 'onnx'), { signal }, settings);
+  return response.blob();
+}
+
+/** Whether the run is served, and where (or how its server died). */
+export function getServeState(
+  id: string,
+  settings?: ServerConnection.ISettings,
+): Promise<ServeState> {
+  return requestAPI<ServeState>(runPath(id, 'serve'), {}, settings);
+}
+
+/**
+ * Serve a finished run's model (`dltoolkit serve` on a free port of the Jupyter server's machine);
+ * answers once the server is ready, or with the server already running. A server that does not start
+ * is a 409 whose message ends with its log's tail.
+ */
+export function startServing(
+  id: string,
+  settings?: ServerConnection.ISettings,
+  signal?: AbortSignal,
+): Promise<ServeState> {
+  return requestAPI<ServeState>(runPath(id, 'serve'), { method: 'POST', signal }, settings);
+}
+
+/** Stop the run's model server (nothing to do if there is none). */
+export function stopServing(
+  id: string,
+  settings?: ServerConnection.ISettings,
+): Promise<ServeState> {
+  return requestAPI<ServeState>(runPath(id, 'serve'), { method: 'DELETE' }, settings);
+}
+
 // --- server-sent events ---------------------------------------------------------------------------
 
 export interface SSEEvent {

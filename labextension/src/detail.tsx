@@ -1,6 +1,7 @@
 /**
  * A run in the main area: a chart of every logged metric group (live through the run's event stream
- * while it trains), its status and progress, its config and the command that reproduces it.
+ * while it trains), its status and progress, its config and the command that reproduces it; once it
+ * has finished, its deployment: an ONNX export to download, a model server to start and stop.
  */
 import { Clipboard, ReactWidget } from '@jupyterlab/apputils';
 import type { ServerConnection } from '@jupyterlab/services';
@@ -8,8 +9,23 @@ import { formatDuration, groupMetrics, MetricTable } from '@dltoolkit/widgets';
 import React, { useCallback, useEffect, useRef, useState } from 'react';
 
 import { Chart } from './chart';
-import { ApiError, getRun, isActive, RunDetail, RunStatus, Watcher, watchRun } from './client';
-import { formatValue, parseRunId, progressOf } from './format';
+import {
+  ApiError,
+  downloadOnnx,
+  exportOnnx,
+  getRun,
+  getServeState,
+  isActive,
+  OnnxExport,
+  RunDetail,
+  RunStatus,
+  ServeState,
+  startServing,
+  stopServing,
+  Watcher,
+  watchRun,
+} from './client';
+import { formatBytes, formatDiff, formatValue, parseRunId, progressOf } from './format';
 import type { InspectTab } from './inspect';
 import { RunsModel } from './model';
 import { ProgressBar, StateBadge } from './sidebar';
@@ -140,6 +156,7 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
   }, [model, runId, watch]);
 
   const shown = status ?? detail;
+  const deploy = useDeploy(runId, settings);
   const groups = groupMetrics(table.metricNames());
   const progress = shown ? progressOf(shown) : undefined;
 
@@ -160,29 +177,33 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
       <div className="dltoolkit-RunDetail-header">
         <h2 className="dltoolkit-RunDetail-title">{runId}</h2>
         {shown ? <StateBadge state={shown.state} /> : null}
-        {props.inspectRun ? (
-          <span className="dltoolkit-RunDetail-actions">
-            <button
-              className="dltoolkit-Button"
-              data-testid="detail-explain"
-              disabled={!shown || isActive(shown.state) || gone}
-              title="Explain the trained model's predictions on test images"
-              onClick={() => props.inspectRun?.(runId, 'explain')}
-            >
-              Explain
-            </button>
-            <button
-              className="dltoolkit-Button"
-              data-testid="detail-attack"
-              disabled={!shown || isActive(shown.state) || gone}
-              title="Attack the trained model's test images: adversarial examples, robustness curve"
-              onClick={() => props.inspectRun?.(runId, 'attack')}
-            >
-              Attack
-            </button>
-          </span>
-        ) : null}
+        <span className="dltoolkit-RunDetail-actions">
+          {props.inspectRun ? (
+            <>
+              <button
+                className="dltoolkit-Button"
+                data-testid="detail-explain"
+                disabled={!shown || isActive(shown.state) || gone}
+                title="Explain the trained model's predictions on test images"
+                onClick={() => props.inspectRun?.(runId, 'explain')}
+              >
+                Explain
+              </button>
+              <button
+                className="dltoolkit-Button"
+                data-testid="detail-attack"
+                disabled={!shown || isActive(shown.state) || gone}
+                title="Attack the trained model's test images: adversarial examples, robustness curve"
+                onClick={() => props.inspectRun?.(runId, 'attack')}
+              >
+                Attack
+              </button>
+            </>
+          ) : null}
+          <DeployButtons deploy={deploy} disabled={!shown || isActive(shown.state) || gone} />
+        </span>
       </div>
+      <DeployPanel deploy={deploy} />
       {gone ? (
         <div className="dltoolkit-Error" role="alert">
           This run no longer exists (deleted?).
@@ -264,6 +285,327 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
           </pre>
         </>
       )}
+    </div>
+  );
+}
+
+// --- deployment: the ONNX export and the model server of a finished run ---------------------------
+
+/** The message of a server that died on its own, with its log's tail; `null` for any other state. */
+export function serverDiedMessage(state: ServeState): string | null {
+  if (
+    state.serving ||
+    state.starting ||
+    state.exit_code === undefined ||
+    state.exit_code === null
+  ) {
+    return null;
+  }
+  const tail = state.log_tail ? `; its log ends with:\n${state.log_tail}` : '';
+  return `The model server exited (code ${state.exit_code})${tail}`;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** A run's deployment state and actions (what `useDeploy` gives the buttons and the panel). */
+export interface Deploy {
+  exporting: boolean;
+  /** the last export, and an object URL of its file (fetched with the token) to download */
+  onnx: { info: OnnxExport; href: string } | null;
+  serve: ServeState | null;
+  serveBusy: 'starting' | 'stopping' | null;
+  error: string | null;
+  exportModel: () => Promise<void>;
+  startServer: () => Promise<void>;
+  stopServer: () => Promise<void>;
+}
+
+/**
+ * The "Export ONNX" and "Serve" actions of a run, all through the client: the server's state is read
+ * when the view opens (a server started from another tab shows here), then every `pollMs` while it
+ * serves, so a server that died is reported.
+ */
+export function useDeploy(
+  runId: string,
+  settings?: ServerConnection.ISettings,
+  pollMs = 10000,
+): Deploy {
+  const [exporting, setExporting] = useState(false);
+  const [onnx, setOnnx] = useState<Deploy['onnx']>(null);
+  const [serve, setServe] = useState<ServeState | null>(null);
+  const [serveBusy, setServeBusy] = useState<Deploy['serveBusy']>(null);
+  const [error, setError] = useState<string | null>(null);
+  const mounted = useRef(true);
+  const href = useRef<string | null>(null);
+  // bumped by every start and stop: a state read before one of them is out of date when it arrives
+  const epoch = useRef(0);
+
+  useEffect(() => {
+    mounted.current = true;
+    return () => {
+      mounted.current = false;
+      if (href.current) {
+        URL.revokeObjectURL(href.current);
+        href.current = null;
+      }
+    };
+  }, []);
+
+  const learn = useCallback((state: ServeState) => {
+    setServe(state);
+    const died = serverDiedMessage(state);
+    if (died) {
+      setError(died);
+    }
+  }, []);
+
+  const readState = useCallback(async () => {
+    const asked = epoch.current;
+    const state = await getServeState(runId, settings);
+    if (mounted.current && asked === epoch.current) {
+      learn(state);
+    }
+    return state;
+  }, [runId, settings, learn]);
+
+  const startServer = useCallback(async () => {
+    const mine = ++epoch.current;
+    setServeBusy('starting');
+    setError(null);
+    try {
+      const state = await startServing(runId, settings);
+      if (mounted.current && mine === epoch.current) {
+        learn(state);
+      }
+    } catch (e) {
+      if (mounted.current && mine === epoch.current) {
+        setServe(null);
+        setError(messageOf(e));
+      }
+    } finally {
+      if (mounted.current && mine === epoch.current) {
+        setServeBusy(null);
+      }
+    }
+  }, [runId, settings, learn]);
+
+  const stopServer = useCallback(async () => {
+    const mine = ++epoch.current;
+    setServeBusy('stopping');
+    setError(null);
+    try {
+      const state = await stopServing(runId, settings);
+      if (mounted.current && mine === epoch.current) {
+        learn(state);
+      }
+    } catch (e) {
+      if (mounted.current && mine === epoch.current) {
+        setError(messageOf(e));
+      }
+    } finally {
+      if (mounted.current && mine === epoch.current) {
+        setServeBusy(null);
+      }
+    }
+  }, [runId, settings, learn]);
+
+  const exportModel = useCallback(async () => {
+    setExporting(true);
+    setError(null);
+    try {
+      const info = await exportOnnx(runId, settings);
+      const blob = await downloadOnnx(runId, settings);
+      if (!mounted.current) {
+        return;
+      }
+      if (href.current) {
+        URL.revokeObjectURL(href.current);
+      }
+      href.current = URL.createObjectURL(blob);
+      setOnnx({ info, href: href.current });
+    } catch (e) {
+      if (mounted.current) {
+        setError(messageOf(e));
+      }
+    } finally {
+      if (mounted.current) {
+        setExporting(false);
+      }
+    }
+  }, [runId, settings]);
+
+  // when the view opens: is the run served already? (one still starting: wait for it here too)
+  useEffect(() => {
+    readState()
+      .then((state) => {
+        if (state.starting && mounted.current) {
+          void startServer();
+        }
+      })
+      .catch((e) => {
+        // a run that is gone says so in the view itself
+        if (mounted.current && !(e instanceof ApiError && e.status === 404)) {
+          setError(`The model server's state could not be read: ${messageOf(e)}`);
+        }
+      });
+  }, [readState, startServer]);
+
+  const serving = serve?.serving ?? false;
+  useEffect(() => {
+    if (!serving) {
+      return;
+    }
+    const timer = setInterval(() => {
+      readState().catch(() => undefined); // a missed poll is retried by the next one
+    }, pollMs);
+    return () => clearInterval(timer);
+  }, [serving, readState, pollMs]);
+
+  return { exporting, onnx, serve, serveBusy, error, exportModel, startServer, stopServer };
+}
+
+/** The header's "Export ONNX" and "Serve" buttons (disabled while the run trains). */
+export function DeployButtons(props: { deploy: Deploy; disabled: boolean }): JSX.Element {
+  const { deploy, disabled } = props;
+  const serving = deploy.serve?.serving ?? false;
+  return (
+    <>
+      <button
+        className="dltoolkit-Button"
+        data-testid="detail-export-onnx"
+        aria-label="Export ONNX"
+        aria-busy={deploy.exporting}
+        disabled={disabled || deploy.exporting}
+        title="Export the trained model to ONNX (checked against PyTorch) and offer the file"
+        onClick={() => void deploy.exportModel()}
+      >
+        {deploy.exporting ? 'Exporting…' : 'Export ONNX'}
+      </button>
+      <button
+        className="dltoolkit-Button"
+        data-testid="detail-serve"
+        aria-label="Serve"
+        aria-busy={deploy.serveBusy === 'starting'}
+        disabled={disabled || serving || deploy.serveBusy !== null}
+        title="Serve the trained model over REST (TF Serving and KServe v2) on the Jupyter server's machine"
+        onClick={() => void deploy.startServer()}
+      >
+        {deploy.serveBusy === 'starting' ? 'Starting…' : serving ? 'Serving' : 'Serve'}
+      </button>
+    </>
+  );
+}
+
+/** Below the header: the deployment's errors, the download link and the running server's URLs. */
+export function DeployPanel(props: { deploy: Deploy }): JSX.Element | null {
+  const { deploy } = props;
+  const { onnx, serve, error } = deploy;
+  const [copied, setCopied] = useState<string | null>(null);
+  if (!error && !onnx && !deploy.exporting && !deploy.serveBusy && !serve?.serving) {
+    return null;
+  }
+  const copy = (what: string, text: string) => {
+    Clipboard.copyToSystem(text);
+    setCopied(what);
+    setTimeout(() => setCopied(null), 1500);
+  };
+  return (
+    <div className="dltoolkit-Deploy" data-testid="deploy">
+      {error ? (
+        <div className="dltoolkit-Error" role="alert" data-testid="deploy-error">
+          {error}
+        </div>
+      ) : null}
+      {deploy.exporting ? (
+        <div className="dltoolkit-Muted">Exporting to ONNX and checking it against PyTorch…</div>
+      ) : null}
+      {onnx ? (
+        <div className="dltoolkit-Deploy-onnx" data-testid="onnx-result">
+          <a
+            className="dltoolkit-Deploy-download"
+            href={onnx.href}
+            download={onnx.info.filename}
+            data-testid="onnx-download"
+            aria-label={`Download ${onnx.info.filename}`}
+          >
+            Download {onnx.info.filename} ({formatBytes(onnx.info.bytes)})
+          </a>
+          <span className="dltoolkit-Muted" data-testid="onnx-parity">
+            max |ONNX Runtime − PyTorch| = {formatDiff(onnx.info.max_abs_diff)} on{' '}
+            {onnx.info.verified_on} · opset {onnx.info.opset} · on the server at {onnx.info.file}
+          </span>
+        </div>
+      ) : null}
+      {deploy.serveBusy === 'starting' ? (
+        <div className="dltoolkit-Muted">Starting the model server (it loads the checkpoint)…</div>
+      ) : null}
+      {serve?.serving && serve.url ? (
+        <div className="dltoolkit-Deploy-serve" data-testid="serve-info">
+          <div className="dltoolkit-Deploy-row">
+            <span className="dltoolkit-Deploy-label">
+              Serving <strong>{serve.name}</strong> at
+            </span>
+            <code className="dltoolkit-Deploy-url" data-testid="serve-url">
+              {serve.url}
+            </code>
+            <button
+              className="dltoolkit-Button dltoolkit-mod-small"
+              data-testid="serve-copy-url"
+              aria-label="Copy server URL"
+              onClick={() => copy('url', serve.url ?? '')}
+            >
+              {copied === 'url' ? 'Copied' : 'Copy'}
+            </button>
+            <button
+              className="dltoolkit-Button dltoolkit-mod-small dltoolkit-mod-warn"
+              data-testid="serve-stop"
+              aria-label="Stop serving"
+              disabled={deploy.serveBusy !== null}
+              onClick={() => void deploy.stopServer()}
+            >
+              {deploy.serveBusy === 'stopping' ? 'Stopping…' : 'Stop serving'}
+            </button>
+          </div>
+          <div className="dltoolkit-Deploy-row">
+            <span className="dltoolkit-Deploy-label">TF Serving predict</span>
+            <code className="dltoolkit-Deploy-url" data-testid="serve-predict-url">
+              {serve.predict_url}
+            </code>
+          </div>
+          <div className="dltoolkit-Deploy-row">
+            <span className="dltoolkit-Deploy-label">KServe v2 infer</span>
+            <code className="dltoolkit-Deploy-url" data-testid="serve-infer-url">
+              {serve.infer_url}
+            </code>
+          </div>
+          {serve.example ? (
+            <div className="dltoolkit-RunDetail-command">
+              <pre data-testid="serve-example" aria-label="Example request">
+                {serve.example}
+              </pre>
+              <button
+                className="dltoolkit-Button dltoolkit-mod-small"
+                data-testid="serve-copy-example"
+                aria-label="Copy example request"
+                onClick={() => copy('example', serve.example ?? '')}
+              >
+                {copied === 'example' ? 'Copied' : 'Copy'}
+              </button>
+            </div>
+          ) : null}
+          <div className="dltoolkit-Muted">
+            The server runs on the Jupyter server&apos;s machine (pid {serve.pid}, log {serve.log}
+            ). From another machine (JupyterHub, a remote server) its port is reachable only if
+            forwarded, e.g.{' '}
+            <code>
+              ssh -L {serve.port}:127.0.0.1:{serve.port} HOST
+            </code>
+            .
+          </div>
+        </div>
+      ) : null}
     </div>
   );
 }

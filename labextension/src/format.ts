@@ -101,3 +101,26 @@ export function formatValue(value: number | null | undefined): string {
   }
   return String(Number(value.toPrecision(4)));
 }
+
+/** A size as browsers show downloads (powers of 1000): `912 B`, `9.3 kB`, `45 MB`. */
+export function formatBytes(bytes: number): string {
+  if (!Number.isFinite(bytes) || bytes < 0) {
+    return '?';
+  }
+  if (bytes < 1000) {
+    return `${Math.round(bytes)} B`;
+  }
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 999.5 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value < 9.95 ? value.toFixed(1) : Math.round(value)} ${units[unit]}`;
+}
+
+/** A parity figure, |ONNX Runtime − PyTorch|: `4.8e-7`, or `0` when they agree exactly. */
+export function formatDiff(value: number): string {
+  return value === 0 ? '0' : value.toExponential(1);
+}
