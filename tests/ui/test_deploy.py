@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from .conftest import Lab, shot
 from .test_inspect import MLP, launch_and_wait
@@ -69,12 +70,17 @@ def test_export_download_serve_predict_and_stop(page: Any, lab: Lab, tmp_path: P
     pid = lab.api(f"runs/{run_id}/serve")["pid"]
     shot(page, "deploy-serving")
 
-    # a reopened view learns that the run is served
+    # a reopened view learns that the run is served. JupyterLab's layout restorer reopens the run's tab
+    # after a reload; the sidebar is used only if it did not, once the restoring is over (a tab click
+    # while the restorer reopens the sidebar would close it again)
     page.reload()
     page.wait_for_selector("#jp-main-dock-panel")
-    open_sidebar(page)
-    card(page, run_id).locator('[data-testid="run-open"]').click()
     detail = page.locator('[data-testid="run-detail"]')
+    try:
+        detail.wait_for(timeout=15_000)
+    except PlaywrightTimeout:
+        open_sidebar(page)
+        card(page, run_id).locator('[data-testid="run-open"]').click()
     assert detail.locator('[data-testid="serve-url"]').inner_text() == url.inner_text()
 
     # Stop serving: the panel goes, the server is gone, Serve is offered again
