@@ -1,6 +1,5 @@
 // The sidebar's API client against a fake `fetch`: URLs under a non-root base URL, the token header,
 // JSON answers and errors, and the server-sent events of a run, split anywhere and reconnected.
-import { ServerConnection } from '@jupyterlab/services';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -19,31 +18,7 @@ import {
   stopRun,
   watchRun,
 } from '../src/client';
-
-const BASE = 'http://localhost:8888/some/base/';
-
-type Handler = (request: Request) => Response | Promise<Response>;
-
-/** Settings whose fetch records every request and answers with `handler`. */
-function fakeServer(handler: Handler) {
-  const requests: Request[] = [];
-  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : new Request(input, init);
-    requests.push(request);
-    return handler(request);
-  };
-  const settings = ServerConnection.makeSettings({
-    baseUrl: BASE,
-    token: 'secret-token',
-    fetch: fetch as typeof globalThis.fetch,
-  });
-  return { settings, requests };
-}
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-
-const path = (request: Request) => new URL(request.url).pathname;
+import { BASE, fakeServer, json, path } from './fake_server';
 
 /** A streaming body that delivers `chunks` one by one, then ends. */
 function streamOf(chunks: string[]): ReadableStream<Uint8Array> {

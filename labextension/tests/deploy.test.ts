@@ -1,7 +1,7 @@
 // A finished run's deployment against a fake server: the client's calls (URLs under a non-root base
 // URL, the token on the download too, typed errors), the pure helpers, and the buttons and panel of
 // the run detail: export then download, serve then stop, a refused export, a server that died.
-import { ServerConnection } from '@jupyterlab/services';
+import type { ServerConnection } from '@jupyterlab/services';
 import React, { act } from 'react';
 import { createRoot, Root } from 'react-dom/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -18,6 +18,7 @@ import {
 } from '../src/client';
 import { DeployButtons, DeployPanel, serverDiedMessage, useDeploy } from '../src/detail';
 import { formatBytes, formatDiff } from '../src/format';
+import { BASE, fakeServer, Handler, json, path } from './fake_server';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -30,31 +31,8 @@ vi.mock('@jupyterlab/apputils', () => ({
 }));
 vi.mock('../src/sidebar', () => ({ ProgressBar: () => null, StateBadge: () => null }));
 
-const BASE = 'http://localhost:8888/some/base/';
 const RUN = 'mlp__digits__0__20260101-000000-beef';
 const API = `/some/base/dltoolkit/api/runs/${RUN}`;
-
-type Handler = (request: Request) => Response | Promise<Response>;
-
-function fakeServer(handler: Handler) {
-  const requests: Request[] = [];
-  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : new Request(input, init);
-    requests.push(request);
-    return handler(request);
-  };
-  const settings = ServerConnection.makeSettings({
-    baseUrl: BASE,
-    token: 'secret-token',
-    fetch: fetch as typeof globalThis.fetch,
-  });
-  return { settings, requests };
-}
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
-
-const path = (request: Request) => new URL(request.url).pathname;
 
 const EXPORT: OnnxExport = {
   run_id: RUN,

@@ -2,7 +2,6 @@
 // non-root base URL, bodies, typed errors), the pure helpers, and the React view itself: pick a
 // sample, explain, attack, a refused request beside its control, a newer request superseding an
 // older one whose answer comes later.
-import { ServerConnection } from '@jupyterlab/services';
 import React, { act } from 'react';
 import { createRoot, Root } from 'react-dom/client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -33,32 +32,12 @@ import {
   SUPERSEDED,
   unplacedErrors,
 } from '../src/inspect';
+import { fakeServer, Handler, json } from './fake_server';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
-const BASE = 'http://localhost:8888/some/base/';
 const RUN = 'lenet__digits__0__20260101-000000-beef';
 const PNG = 'data:image/png;base64,iVBORw0KGgo=';
-
-type Handler = (request: Request) => Response | Promise<Response>;
-
-function fakeServer(handler: Handler) {
-  const requests: Request[] = [];
-  const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = input instanceof Request ? input : new Request(input, init);
-    requests.push(request);
-    return handler(request);
-  };
-  const settings = ServerConnection.makeSettings({
-    baseUrl: BASE,
-    token: 'secret-token',
-    fetch: fetch as typeof globalThis.fetch,
-  });
-  return { settings, requests };
-}
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
 
 const top = (...pairs: [number, number][]) =>
   pairs.map(([index, probability]) => ({ class: String(index), index, probability }));
