@@ -157,6 +157,17 @@ def test_terminated_transitions_are_marked_and_keep_the_terminal_state() -> None
 # --- environments ---
 
 
+def test_random_play_observations_are_real_and_repeat_with_their_seed() -> None:
+    from dltoolkit.rl.envs import random_play_observations
+
+    obs = random_play_observations("CartPole-v1", 40, seed=3)
+    assert obs.shape == (40, 4) and obs.dtype == np.float32
+    assert np.array_equal(obs, random_play_observations("CartPole-v1", 40, seed=3))
+    # random pushes end a CartPole episode within ~40 steps: a reset starts near upright again
+    restarts = [i for i in range(1, 40) if np.abs(obs[i]).max() < 0.05 and np.abs(obs[i - 1]).max() > 0.1]
+    assert restarts, "40 steps of random play span more than one episode"
+
+
 def test_unknown_environment_lists_the_registered_ones() -> None:
     with pytest.raises(
         UnknownNameError, match=r"unknown environment 'CartPol-v1'; did you mean 'CartPole-v1'"

@@ -239,6 +239,27 @@ def test_status_is_written_once_per_change_at_epoch_ends(
     assert written[0]["total_steps"] is None and written[1]["total_steps"] == 6
 
 
+def test_an_agent_run_reports_its_evaluation_return(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lightning.pytorch as pl
+
+    from dltoolkit import catalog
+    from dltoolkit.runs import callbacks
+
+    written: list[dict[str, Any]] = []
+    monkeypatch.setattr(callbacks, "write_json_atomic", lambda path, status: written.append(status))
+    data = catalog.create_data("cartpole", num_envs=2)
+    agent = catalog.create_model(
+        "ppo", data=data, hidden_sizes=[8], n_steps=16, steps_per_epoch=64, eval_episodes=2
+    )
+    trainer = pl.Trainer(
+        max_epochs=2, callbacks=[callbacks.RunStatusCallback(tmp_path, min_interval=1e9)], logger=False,
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(agent, data)
+    best = written[-1]["best"]  # no val/ metric: the sidebar shows the evaluation return instead
+    assert best["metric"] == "eval/return" and best["value"] == float(trainer.callback_metrics["eval/return"])
+
+
 def whole_file(run: Run) -> list[dict[str, float]]:
     """metrics.csv parsed with csv.DictReader, all of it, as a reference (complete lines only)."""
     text = run.metrics_path.read_text() if run.metrics_path.exists() else ""

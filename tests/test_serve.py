@@ -196,3 +196,19 @@ def test_an_onnx_file_is_served_by_onnxruntime(model: torch.nn.Module, tmp_path:
     with BackgroundServer(create_app(served)) as url:
         code, answer = call(f"{url}/v1/models/mlp:predict", "POST", {"instances": x.tolist()})
     assert code == 200 and np.allclose(answer["predictions"], expected(model, x), atol=1e-4)
+
+
+def test_an_rl_agent_is_served_on_its_observations(tmp_path: Path) -> None:
+    from dltoolkit.rl.envs import random_play_observations
+
+    torch.manual_seed(0)
+    agent = create_model("dqn", hidden_sizes=[8]).eval()
+    served = load_served_model(save(agent, tmp_path / "cartpole.safetensors"))
+    assert served.input_shape == (4,)  # its observation_shape: agents have no input_shape
+    obs = random_play_observations("CartPole-v1", 5)
+    with BackgroundServer(create_app(served)) as url:
+        code, answer = call(f"{url}/v1/models/cartpole:predict", "POST", {"instances": obs.tolist()})
+        assert code == 200
+        assert np.allclose(answer["predictions"], expected(agent, obs), atol=1e-5)  # Q-values (5, 2)
+        code, answer = call(f"{url}/v1/models/cartpole:predict", "POST", {"instances": [[0.0, 1.0]]})
+        assert code == 400 and "[B, 4]" in answer["error"]

@@ -303,3 +303,14 @@ def test_a_jupyter_server_that_stops_stops_its_model_servers(trained: Path, tmp_
             jupyter.kill()
         if pid is not None and not gone(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_an_agent_export_is_verified_on_observations_of_its_environment() -> None:
+    from dltoolkit.catalog import create_data, create_model
+    from dltoolkit.deploy.run_actions import _verification_inputs
+
+    data = create_data("acrobot")
+    agent = create_model("ppo", data=data)
+    inputs, verified_on = _verification_inputs(agent, data)
+    assert tuple(inputs.shape) == (64, 6) and verified_on == "64 observations of random play in Acrobot-v1"
+    assert inputs.abs().max() > 0.1  # real states, not the all-zero example input

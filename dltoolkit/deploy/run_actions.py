@@ -46,7 +46,7 @@ EXPORT_DIR = "export"
 ONNX_NAME = "model.onnx"
 INFO_NAME = "model.json"
 SERVE_LOG = "serve.log"
-#: Test samples the export is verified on (ONNX Runtime against PyTorch), when the run's data loads.
+#: Test samples (or an agent's observations) the export is verified on (ONNX Runtime against PyTorch).
 VERIFY_SAMPLES = 64
 #: Seconds a new server has to answer ``GET /v2/health/ready``.
 READY_TIMEOUT = 60.0
@@ -143,12 +143,19 @@ def export_run_onnx(run: Run, force: bool = False) -> dict[str, Any]:
 
 def _verification_inputs(model: Any, data: Any) -> tuple[Any, str]:
     """The batch to check ONNX Runtime against PyTorch on: the first test samples of the run's data
-    (what the model takes, normalised) when they load, else the model's ``example_input_array``."""
+    (what the model takes, normalised) when they load, observations of random play for an RL agent,
+    else the model's ``example_input_array``."""
     import torch
 
     example = getattr(model, "example_input_array", None)
     if not isinstance(example, torch.Tensor):
         raise ExportError(f"{type(model).__name__} has no example_input_array to trace an export with")
+    env_id = getattr(data, "env_id", None)
+    if env_id is not None:  # an RL agent: what its environment shows it
+        from dltoolkit.rl.envs import random_play_observations
+
+        observations = torch.from_numpy(random_play_observations(env_id, VERIFY_SAMPLES))
+        return observations.to(example.dtype), f"{VERIFY_SAMPLES} observations of random play in {env_id}"
     try:
         data.setup("test")
         test_set = data.test_set

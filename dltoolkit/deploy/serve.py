@@ -100,10 +100,12 @@ def load_served_model(source: str | os.PathLike[str], name: str | None = None) -
 def _torch_served(model: Any, name: str, source: str) -> ServedModel:
     import torch
 
-    shape = getattr(model, "input_shape", None)
+    # an RL agent takes observations: it serves its forward (Q-values, or the policy's output)
+    shape = getattr(model, "input_shape", None) or getattr(model, "observation_shape", None)
     if shape is None:
         raise ValueError(
-            f"{type(model).__name__} does not say its input_shape: serve an .onnx export instead"
+            f"{type(model).__name__} says neither its input_shape nor its observation_shape: "
+            "serve an .onnx export instead"
         )
     model.eval()
 

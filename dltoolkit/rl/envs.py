@@ -51,6 +51,26 @@ def make_env(env_id: str, seed: int | None = None, render_mode: str | None = Non
     return env
 
 
+def random_play_observations(env_id: str, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` observations ``(count, *observation_shape)`` met by uniformly random actions, episode
+    after episode: real inputs of an agent, e.g. to check an export against::
+
+        random_play_observations("CartPole-v1", 64).shape   # (64, 4)
+    """
+    env = make_env(env_id, seed=seed)
+    observations: list[np.ndarray] = []
+    try:
+        obs, _ = env.reset()
+        while len(observations) < count:
+            observations.append(obs)
+            obs, _, terminated, truncated, _ = env.step(env.action_space.sample())
+            if terminated or truncated:
+                obs, _ = env.reset()
+    finally:
+        env.close()
+    return np.stack(observations).astype(np.float32)
+
+
 def make_vector_env(env_id: str, num_envs: int, seed: int) -> gym.vector.VectorEnv:
     """``num_envs`` copies of ``env_id`` stepped in this process (``SyncVectorEnv``), seeded ``seed + i``.
 

@@ -115,9 +115,12 @@ class RunStatusCallback(Callback):
         for cb in trainer.checkpoint_callbacks:
             if isinstance(cb, ModelCheckpoint) and cb.monitor and cb.best_model_score is not None:
                 return {"metric": cb.monitor, "value": float(cb.best_model_score)}
-        val = sorted(k for k in trainer.callback_metrics if k.startswith("val"))
-        if not val:
-            return None
+        metrics = trainer.callback_metrics
+        val = sorted(k for k in metrics if k.startswith("val"))
+        if not val:  # an RL agent's evaluation instead, if any
+            if "eval/return" not in metrics:
+                return None
+            return {"metric": "eval/return", "value": float(metrics["eval/return"])}
         name = "val/loss" if "val/loss" in val else val[0]
         return {"metric": name, "value": float(trainer.callback_metrics[name])}
 
