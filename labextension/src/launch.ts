@@ -7,12 +7,19 @@
 import type { CatalogData, CatalogModel, JSONSchema, LaunchRequest } from './client';
 
 /** The Trainer options the form offers (the rest keep Lightning's defaults). */
-export const TRAINER_FIELDS = ['max_epochs', 'devices', 'accelerator', 'precision'] as const;
+export const TRAINER_FIELDS = [
+  'max_epochs',
+  'devices',
+  'accelerator',
+  'strategy',
+  'precision',
+] as const;
 
 const TRAINER_HELP: { [name: string]: string } = {
   max_epochs: 'passes over the training data',
   devices: "'auto', a number of devices (2) or device ids (0,1)",
   accelerator: "'auto' picks a GPU when there is one",
+  strategy: "over several devices: 'ddp' copies the model to each, 'fsdp' shards it across them",
   precision: "'16-mixed' or 'bf16-mixed' train faster on GPUs",
 };
 
@@ -23,6 +30,7 @@ const FALLBACK_TRAINER: JSONSchema = {
     max_epochs: { type: 'integer', minimum: 1 },
     devices: { type: 'string' },
     accelerator: { type: 'string' },
+    strategy: { type: 'string' },
     precision: { type: 'string' },
   },
 };
@@ -129,6 +137,7 @@ export function buildLaunchForm(
     max_epochs: model.target?.max_epochs ?? 10,
     devices: 'auto',
     accelerator: 'auto',
+    strategy: 'auto',
     precision: '32-true',
   };
   for (const [name, value] of Object.entries(trainerDefaults)) {

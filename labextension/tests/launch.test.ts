@@ -50,6 +50,7 @@ describe('buildLaunchForm', () => {
       'max_epochs',
       'devices',
       'accelerator',
+      'strategy',
       'precision',
     ]);
   });
@@ -66,6 +67,7 @@ describe('buildLaunchForm', () => {
       max_epochs: model('mlp').target!.max_epochs,
       devices: 'auto',
       accelerator: 'auto',
+      strategy: 'auto',
       precision: '32-true',
     });
   });
@@ -86,7 +88,7 @@ describe('buildLaunchForm', () => {
 
   it('still offers the Trainer options without the launch schema', () => {
     const bare = buildLaunchForm(model('mlp'), data('digits'));
-    expect(Object.keys(bare.schema.properties.trainer_args.properties)).toHaveLength(4);
+    expect(Object.keys(bare.schema.properties.trainer_args.properties)).toHaveLength(5);
     expect(bare.schema.properties.loggers).toBeUndefined();
   });
 
@@ -157,7 +159,7 @@ describe('server errors on the form', () => {
         'trainer_args.max_epochs': 'must be >= 1',
         model_args: 'dropout must be in [0, 1), got 2.0',
         model: 'unknown model',
-        'trainer_args.strategy': 'not a strategy',
+        'trainer_args.num_nodes': 'must be >= 1',
         '': 'expected a JSON object',
       },
       form.schema,
@@ -171,7 +173,7 @@ describe('server errors on the form', () => {
     });
     expect(mapped.general).toEqual([
       'model: unknown model',
-      'trainer_args.strategy: not a strategy',
+      'trainer_args.num_nodes: must be >= 1',
       'expected a JSON object',
     ]);
     expect(mapped.messages).toHaveLength(6);
@@ -217,6 +219,7 @@ describe('server errors on the form', () => {
       'root_data_args_batch_size',
       'root_trainer_args_max_epochs',
       'root_trainer_args_accelerator',
+      'root_trainer_args_strategy',
       'root_trainer_args_precision',
       'root_trainer_args_devices',
       'root_seed',
