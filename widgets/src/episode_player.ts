@@ -27,6 +27,9 @@ interface PlayerModel {
 }
 
 const MAX_FPS = 120;
+// A focused control's keys are its own (the slider's arrows, Home and End; the button's Enter): without
+// this, JupyterLab's notebook shortcuts take them (ArrowDown selects the next cell, Enter edits the cell).
+const OWN_KEYS = { 'data-lm-suppress-shortcuts': 'true' };
 
 function render({ model, el: host }: RenderProps<PlayerModel>): () => void {
   const title = el('span', { class: 'dltoolkit-title' });
@@ -35,7 +38,11 @@ function render({ model, el: host }: RenderProps<PlayerModel>): () => void {
     'data-testid': 'episode-frame',
     alt: 'episode frame',
   });
-  const play = el('button', { class: 'dltoolkit-button', 'data-testid': 'episode-play' }, 'Play');
+  const play = el(
+    'button',
+    { class: 'dltoolkit-button', 'data-testid': 'episode-play', ...OWN_KEYS },
+    'Play',
+  );
   const slider = el('input', {
     type: 'range',
     min: '0',
@@ -43,6 +50,7 @@ function render({ model, el: host }: RenderProps<PlayerModel>): () => void {
     class: 'dltoolkit-episode-slider',
     'data-testid': 'episode-slider',
     'aria-label': 'frame',
+    ...OWN_KEYS,
   });
   const fps = el('input', {
     type: 'number',
@@ -56,7 +64,11 @@ function render({ model, el: host }: RenderProps<PlayerModel>): () => void {
   const info = el('div', { class: 'dltoolkit-episode-info', 'data-testid': 'episode-return' });
   const root = el(
     'div',
-    { class: 'dltoolkit-dashboard dltoolkit-episode', 'data-testid': 'episode-player' },
+    {
+      class: 'dltoolkit-dashboard dltoolkit-episode',
+      'data-testid': 'episode-player',
+      'data-playing': 'false',
+    },
     el('div', { class: 'dltoolkit-header' }, title),
     image,
     el('div', { class: 'dltoolkit-controls' }, play, slider, el('label', {}, fps, ' fps')),

@@ -52,7 +52,11 @@ describe('episode player', () => {
     expect(q('episode-player').textContent).toContain('CartPole-v1 · seed 0');
     expect(shown()).toBe(2);
     expect(q('episode-return').textContent).toBe('step 2/5 · reward 1 · return 2');
+    expect(q('episode-player').dataset.playing).toBe('false');
     const slider = q<HTMLInputElement>('episode-slider');
+    // the slider's arrow keys and the button's Enter are theirs, not JupyterLab's notebook shortcuts'
+    expect(slider.hasAttribute('data-lm-suppress-shortcuts')).toBe(true);
+    expect(q('episode-play').hasAttribute('data-lm-suppress-shortcuts')).toBe(true);
     expect(slider.max).toBe('5');
     slider.value = '4';
     slider.dispatchEvent(new Event('input'));
