@@ -515,6 +515,31 @@ function useLatest<T>(): {
   return { busy, result, problem, run };
 }
 
+/**
+ * A panel's request on a sample (`useLatest`), sent with the panel's settings of the moment it runs,
+ * so that a re-run on a newly picked sample uses the current ones; offered for such re-runs
+ * (`register`) once the panel shows a result or is computing one.
+ */
+function useSampleAction<S, T>(
+  props: PanelProps,
+  current: S,
+  send: (index: number, settings: S, signal: AbortSignal) => Promise<T>,
+): ReturnType<typeof useLatest<T>> & { act: (index: number) => void } {
+  const latest = useLatest<T>();
+  const { busy, result, run } = latest;
+  const now = useRef({ current, send });
+  now.current = { current, send };
+  const act = useCallback(
+    (index: number) => run((signal) => now.current.send(index, now.current.current, signal)),
+    [run],
+  );
+  const shown = result !== null || busy;
+  useEffect(() => {
+    props.register(shown ? act : undefined);
+  }, [shown, act]);
+  return { ...latest, act };
+}
+
 function FieldError(props: { problem: Problem | null; field: string; testid: string }) {
   const message = props.problem?.fields[props.field];
   return message ? (
@@ -557,6 +582,91 @@ function Busy(props: { busy: boolean; testid: string; children: React.ReactNode 
   ) : null;
 }
 
+/** A labelled select of a panel, its server error (by field) below it. Test ids: `testid` (default
+ * `<tab>-<field>`) and `<tab>-error-<field>`. */
+function SelectControl(props: {
+  label: string;
+  tab: InspectTab;
+  field: string;
+  testid?: string;
+  value: string;
+  problem: Problem | null;
+  onChange: (value: string) => void;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { tab, field, problem } = props;
+  return (
+    <label className="dltoolkit-Control">
+      <span className="dltoolkit-Control-label">{props.label}</span>
+      <select
+        className="dltoolkit-Select"
+        data-testid={props.testid ?? `${tab}-${field}`}
+        value={props.value}
+        aria-invalid={!!problem?.fields[field]}
+        onChange={(e) => props.onChange(e.currentTarget.value)}
+      >
+        {props.children}
+      </select>
+      <FieldError problem={problem} field={field} testid={`${tab}-error-${field}`} />
+    </label>
+  );
+}
+
+/** A panel's button (`<tab>-run`), on the picked sample, and what it is doing while busy. */
+function RunButton(props: {
+  tab: InspectTab;
+  label: string;
+  sample: Sample | null;
+  onRun: (index: number) => void;
+  busy: boolean;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { sample } = props;
+  return (
+    <>
+      <button
+        className="dltoolkit-Button dltoolkit-mod-accept"
+        data-testid={`${props.tab}-run`}
+        disabled={!sample}
+        onClick={() => sample && props.onRun(sample.index)}
+      >
+        {props.label}
+      </button>
+      <Busy busy={props.busy} testid={`${props.tab}-busy`}>
+        {props.children}
+      </Busy>
+    </>
+  );
+}
+
+/** Under a panel's controls: what the choice does, the problems not shown beside a control, then the
+ * result (`children`) or what to do to get one. */
+function PanelOutcome(props: {
+  tab: InspectTab;
+  about?: string;
+  problem: Problem | null;
+  placed: readonly string[];
+  sample: Sample | null;
+  verb: string;
+  children: React.ReactNode;
+}): JSX.Element {
+  const { sample } = props;
+  return (
+    <>
+      <div className="dltoolkit-Muted">{props.about}</div>
+      <FieldError problem={props.problem} field="index" testid={`${props.tab}-error-index`} />
+      <ProblemBox problem={props.problem} placed={props.placed} />
+      {props.children ?? (
+        <div className="dltoolkit-Muted dltoolkit-Inspect-empty">
+          {sample
+            ? `Sample #${sample.index} is picked: press ${props.verb}, or pick another on the left.`
+            : 'Pick a sample on the left.'}
+        </div>
+      )}
+    </>
+  );
+}
+
 function classLabel(page: SamplesPage | null, i: number): string {
   return page?.classes[i] ?? String(i);
 }
@@ -566,70 +676,57 @@ function ExplainPanel(props: PanelProps): JSX.Element {
   const [method, setMethod] = useState<string>('integrated_gradients');
   const [target, setTarget] = useState<string>(''); // '': the predicted class
   const [smoothgrad, setSmoothgrad] = useState(false);
-  const { busy, result, problem, run } = useLatest<ExplainResult>();
   const classes = page?.classes ?? [];
-  const settingsRef = useRef({ method, target, smoothgrad });
-  settingsRef.current = { method, target, smoothgrad };
-
-  const explain = useCallback(
-    (index: number) => {
-      const { method, target, smoothgrad } = settingsRef.current;
-      const request = explainRequestOf(
-        index,
-        method,
-        target === '' ? null : Number(target),
-        smoothgrad,
-      );
-      run((signal) => explainRun(runId, request, settings, signal));
+  const {
+    busy,
+    result,
+    problem,
+    act: explain,
+  } = useSampleAction<{ method: string; target: string; smoothgrad: boolean }, ExplainResult>(
+    props,
+    { method, target, smoothgrad },
+    (index, s, signal) => {
+      const explained = s.target === '' ? null : Number(s.target);
+      const request = explainRequestOf(index, s.method, explained, s.smoothgrad);
+      return explainRun(runId, request, settings, signal);
     },
-    [runId, settings, run],
   );
-
-  useEffect(() => {
-    props.register(result || busy ? explain : undefined);
-  }, [result !== null || busy, explain]);
 
   return (
     <div className="dltoolkit-Inspect-panel">
       <div className="dltoolkit-Inspect-controls">
-        <label className="dltoolkit-Control">
-          <span className="dltoolkit-Control-label">Method</span>
-          <select
-            className="dltoolkit-Select"
-            data-testid="explain-method"
-            value={method}
-            aria-invalid={!!problem?.fields.method}
-            onChange={(e) => setMethod(e.currentTarget.value)}
-          >
-            {EXPLAIN_METHODS.map((m) => (
-              <option key={m} value={m}>
-                {METHOD_INFO[m]?.label ?? m}
-              </option>
-            ))}
-          </select>
-          <FieldError problem={problem} field="method" testid="explain-error-method" />
-        </label>
-        <label className="dltoolkit-Control">
-          <span className="dltoolkit-Control-label">Target class</span>
-          <select
-            className="dltoolkit-Select"
-            data-testid="explain-target"
-            value={target}
-            aria-invalid={!!problem?.fields.target}
-            onChange={(e) => setTarget(e.currentTarget.value)}
-          >
-            <option value="">
-              predicted{sample ? ` (${classLabel(page, sample.predicted)})` : ''}
+        <SelectControl
+          label="Method"
+          tab="explain"
+          field="method"
+          value={method}
+          problem={problem}
+          onChange={setMethod}
+        >
+          {EXPLAIN_METHODS.map((m) => (
+            <option key={m} value={m}>
+              {METHOD_INFO[m]?.label ?? m}
             </option>
-            {classes.map((c, i) => (
-              <option key={i} value={String(i)}>
-                {c}
-                {sample && i === sample.label ? ' (true label)' : ''}
-              </option>
-            ))}
-          </select>
-          <FieldError problem={problem} field="target" testid="explain-error-target" />
-        </label>
+          ))}
+        </SelectControl>
+        <SelectControl
+          label="Target class"
+          tab="explain"
+          field="target"
+          value={target}
+          problem={problem}
+          onChange={setTarget}
+        >
+          <option value="">
+            predicted{sample ? ` (${classLabel(page, sample.predicted)})` : ''}
+          </option>
+          {classes.map((c, i) => (
+            <option key={i} value={String(i)}>
+              {c}
+              {sample && i === sample.label ? ' (true label)' : ''}
+            </option>
+          ))}
+        </SelectControl>
         <label className="dltoolkit-Check" title="Average the attributions of noisy copies">
           <input
             type="checkbox"
@@ -639,30 +736,20 @@ function ExplainPanel(props: PanelProps): JSX.Element {
           />
           SmoothGrad
         </label>
-        <button
-          className="dltoolkit-Button dltoolkit-mod-accept"
-          data-testid="explain-run"
-          disabled={!sample}
-          onClick={() => sample && explain(sample.index)}
-        >
-          Explain
-        </button>
-        <Busy busy={busy} testid="explain-busy">
+        <RunButton tab="explain" label="Explain" sample={sample} onRun={explain} busy={busy}>
           Explaining sample #{sample?.index}…
-        </Busy>
+        </RunButton>
       </div>
-      <div className="dltoolkit-Muted">{METHOD_INFO[method]?.about}</div>
-      <FieldError problem={problem} field="index" testid="explain-error-index" />
-      <ProblemBox problem={problem} placed={['method', 'target', 'index']} />
-      {result ? (
-        <ExplainView result={result} page={page} busy={busy} />
-      ) : (
-        <div className="dltoolkit-Muted dltoolkit-Inspect-empty">
-          {sample
-            ? `Sample #${sample.index} is picked: press Explain, or pick another on the left.`
-            : 'Pick a sample on the left.'}
-        </div>
-      )}
+      <PanelOutcome
+        tab="explain"
+        about={METHOD_INFO[method]?.about}
+        problem={problem}
+        placed={['method', 'target', 'index']}
+        sample={sample}
+        verb="Explain"
+      >
+        {result ? <ExplainView result={result} page={page} busy={busy} /> : null}
+      </PanelOutcome>
     </div>
   );
 }
@@ -767,44 +854,37 @@ function AttackPanel(props: PanelProps): JSX.Element {
   const [attack, setAttack] = useState<string>('pgd');
   const [eps, setEps] = useState(0.1);
   const [curve, setCurve] = useState(true);
-  const { busy, result, problem, run } = useLatest<AttackResult>();
   const bounded = attackTakesEps(attack);
-  const settingsRef = useRef({ attack, eps, curve });
-  settingsRef.current = { attack, eps, curve };
-
-  const go = useCallback(
-    (index: number) => {
-      const { attack, eps, curve } = settingsRef.current;
-      const request = attackRequestOf(index, attack, eps, curve);
-      run((signal) => attackRun(runId, request, settings, signal));
-    },
-    [runId, settings, run],
+  const {
+    busy,
+    result,
+    problem,
+    act: go,
+  } = useSampleAction<{ attack: string; eps: number; curve: boolean }, AttackResult>(
+    props,
+    { attack, eps, curve },
+    (index, s, signal) =>
+      attackRun(runId, attackRequestOf(index, s.attack, s.eps, s.curve), settings, signal),
   );
-
-  useEffect(() => {
-    props.register(result || busy ? go : undefined);
-  }, [result !== null || busy, go]);
 
   return (
     <div className="dltoolkit-Inspect-panel">
       <div className="dltoolkit-Inspect-controls">
-        <label className="dltoolkit-Control">
-          <span className="dltoolkit-Control-label">Attack</span>
-          <select
-            className="dltoolkit-Select"
-            data-testid="attack-name"
-            value={attack}
-            aria-invalid={!!problem?.fields.attack}
-            onChange={(e) => setAttack(e.currentTarget.value)}
-          >
-            {ATTACKS.map((a) => (
-              <option key={a} value={a}>
-                {ATTACK_INFO[a]?.label ?? a}
-              </option>
-            ))}
-          </select>
-          <FieldError problem={problem} field="attack" testid="attack-error-attack" />
-        </label>
+        <SelectControl
+          label="Attack"
+          tab="attack"
+          field="attack"
+          testid="attack-name"
+          value={attack}
+          problem={problem}
+          onChange={setAttack}
+        >
+          {ATTACKS.map((a) => (
+            <option key={a} value={a}>
+              {ATTACK_INFO[a]?.label ?? a}
+            </option>
+          ))}
+        </SelectControl>
         <label
           className={'dltoolkit-Control' + (bounded ? '' : ' dltoolkit-mod-disabled')}
           title={bounded ? 'the L∞ budget: how far any pixel may move' : 'this attack has no eps'}
@@ -840,31 +920,21 @@ function AttackPanel(props: PanelProps): JSX.Element {
           />
           robustness curve
         </label>
-        <button
-          className="dltoolkit-Button dltoolkit-mod-accept"
-          data-testid="attack-run"
-          disabled={!sample}
-          onClick={() => sample && go(sample.index)}
-        >
-          Attack
-        </button>
-        <Busy busy={busy} testid="attack-busy">
+        <RunButton tab="attack" label="Attack" sample={sample} onRun={go} busy={busy}>
           Attacking sample #{sample?.index}
           {curve && bounded ? ' and drawing the curve' : ''}…
-        </Busy>
+        </RunButton>
       </div>
-      <div className="dltoolkit-Muted">{ATTACK_INFO[attack]?.about}</div>
-      <FieldError problem={problem} field="index" testid="attack-error-index" />
-      <ProblemBox problem={problem} placed={['attack', 'eps', 'index']} />
-      {result ? (
-        <AttackView result={result} page={page} busy={busy} />
-      ) : (
-        <div className="dltoolkit-Muted dltoolkit-Inspect-empty">
-          {sample
-            ? `Sample #${sample.index} is picked: press Attack, or pick another on the left.`
-            : 'Pick a sample on the left.'}
-        </div>
-      )}
+      <PanelOutcome
+        tab="attack"
+        about={ATTACK_INFO[attack]?.about}
+        problem={problem}
+        placed={['attack', 'eps', 'index']}
+        sample={sample}
+        verb="Attack"
+      >
+        {result ? <AttackView result={result} page={page} busy={busy} /> : null}
+      </PanelOutcome>
     </div>
   );
 }
