@@ -21,10 +21,8 @@ import type { RenderProps } from '@anywidget/types';
 import { StreamChart } from './chart';
 import {
   Figure,
-  Header,
   InspectModel,
-  MessageBar,
-  SampleGrid,
+  InspectShell,
   TopClasses,
   choose,
   className,
@@ -75,10 +73,6 @@ function prediction(classes: string[], top: TopClass[] | undefined): string {
 }
 
 function render({ model, el: host }: RenderProps<AttackModel>): () => void {
-  const header = new Header('attack', () => model.send({ action: 'run' }));
-  const message = new MessageBar();
-  const grid = new SampleGrid((index) => choose(model, 'index', index));
-
   const attack = el('select', {
     class: 'dltoolkit-input',
     'data-testid': 'attack-name',
@@ -124,7 +118,6 @@ function render({ model, el: host }: RenderProps<AttackModel>): () => void {
   });
   const curveNote = el('div', { class: 'dltoolkit-muted' });
   curveCell.append(curveNote);
-  const placeholder = el('div', { class: 'dltoolkit-waiting' });
   const output = el(
     'div',
     { class: 'dltoolkit-result' },
@@ -140,20 +133,8 @@ function render({ model, el: host }: RenderProps<AttackModel>): () => void {
     curveCell,
     noCurve,
   );
-  const root = el(
-    'div',
-    { class: 'dltoolkit-inspect dltoolkit-dashboard', 'data-testid': 'attack-dashboard' },
-    header.element,
-    controls,
-    message.element,
-    el(
-      'div',
-      { class: 'dltoolkit-inspect-body' },
-      grid.element,
-      el('div', { class: 'dltoolkit-result-column' }, placeholder, output),
-    ),
-  );
-  host.appendChild(root);
+  const shell = new InspectShell(model, 'attack', controls, output);
+  host.appendChild(shell.root);
 
   let optionsKey = '';
   function onOptions(): void {
@@ -179,27 +160,15 @@ function render({ model, el: host }: RenderProps<AttackModel>): () => void {
       ? 'L∞ budget in pixel units ([0, 1] images)'
       : `${name} finds the smallest L2 perturbation: it takes no ε`;
     setText(epsValue, bounded ? formatNumber(value) : '—');
-    grid.update(
-      model.get('samples') ?? [],
-      model.get('classes') ?? [],
-      model.get('total'),
-      model.get('index'),
-    );
+    shell.showSamples();
   }
 
   function onResult(): void {
     const r = model.get('result') ?? {};
-    const busy = model.get('busy');
-    const m = model.get('message') ?? {};
-    const failed = m.level === 'error';
-    header.update(model.get('title') || 'Attack', busy, failed);
-    message.update(m);
-    root.toggleAttribute('data-busy', busy);
-    const has = r.images !== undefined;
-    output.hidden = !has;
-    placeholder.hidden = has;
-    setText(placeholder, busy ? 'Computing…' : failed ? 'No attack result: see above.' : '');
-    if (!has || !r.images) {
+    if (
+      !shell.showState('Attack', r.images !== undefined, 'No attack result: see above.') ||
+      !r.images
+    ) {
       return;
     }
     const classes = model.get('classes') ?? [];
@@ -242,7 +211,7 @@ function render({ model, el: host }: RenderProps<AttackModel>): () => void {
     }
   }
 
-  const handlers: [string, () => void][] = [
+  const stop = shell.listen([
     ['change:attacks', onOptions],
     ['change:eps_attacks', onChoices],
     ['change:classes', onChoices],
@@ -255,19 +224,12 @@ function render({ model, el: host }: RenderProps<AttackModel>): () => void {
     ['change:busy', onResult],
     ['change:message', onResult],
     ['change:title', onResult],
-  ];
-  for (const [event, handler] of handlers) {
-    model.on(event, handler);
-  }
+  ]);
   onOptions();
   onResult();
-
   return () => {
-    for (const [event, handler] of handlers) {
-      model.off(event as `change:${string}`, handler);
-    }
+    stop();
     chart.dispose();
-    root.remove();
   };
 }
 

@@ -16,10 +16,8 @@ import type { RenderProps } from '@anywidget/types';
 
 import {
   Figure,
-  Header,
   InspectModel,
-  MessageBar,
-  SampleGrid,
+  InspectShell,
   TopClasses,
   choose,
   className,
@@ -52,10 +50,6 @@ interface ExplainModel extends InspectModel {
 const PREDICTED = 'predicted';
 
 function render({ model, el: host }: RenderProps<ExplainModel>): () => void {
-  const header = new Header('explain', () => model.send({ action: 'run' }));
-  const message = new MessageBar();
-  const grid = new SampleGrid((index) => choose(model, 'index', index));
-
   const method = el('select', {
     class: 'dltoolkit-input',
     'data-testid': 'explain-method',
@@ -90,7 +84,6 @@ function render({ model, el: host }: RenderProps<ExplainModel>): () => void {
   const heatmap = new Figure('attribution', 'explain-heatmap');
   const top = new TopClasses('explain-top', 'top classes');
   const caption = el('div', { class: 'dltoolkit-caption', 'data-testid': 'explain-caption' });
-  const placeholder = el('div', { class: 'dltoolkit-waiting' });
   const output = el(
     'div',
     { class: 'dltoolkit-result' },
@@ -104,20 +97,8 @@ function render({ model, el: host }: RenderProps<ExplainModel>): () => void {
     ),
     caption,
   );
-  const root = el(
-    'div',
-    { class: 'dltoolkit-inspect dltoolkit-dashboard', 'data-testid': 'explain-dashboard' },
-    header.element,
-    controls,
-    message.element,
-    el(
-      'div',
-      { class: 'dltoolkit-inspect-body' },
-      grid.element,
-      el('div', { class: 'dltoolkit-result-column' }, placeholder, output),
-    ),
-  );
-  host.appendChild(root);
+  const shell = new InspectShell(model, 'explain', controls, output);
+  host.appendChild(shell.root);
 
   let optionsKey = '';
   function onOptions(): void {
@@ -140,27 +121,12 @@ function render({ model, el: host }: RenderProps<ExplainModel>): () => void {
     const t = model.get('target');
     target.value = t == null ? PREDICTED : String(t);
     smoothgrad.checked = model.get('smoothgrad');
-    grid.update(
-      model.get('samples') ?? [],
-      model.get('classes') ?? [],
-      model.get('total'),
-      model.get('index'),
-    );
+    shell.showSamples();
   }
 
   function onResult(): void {
     const r = model.get('result') ?? {};
-    const busy = model.get('busy');
-    const m = model.get('message') ?? {};
-    const failed = m.level === 'error';
-    header.update(model.get('title') || 'Explain', busy, failed);
-    message.update(m);
-    root.toggleAttribute('data-busy', busy);
-    const has = r.overlay !== undefined;
-    output.hidden = !has;
-    placeholder.hidden = has;
-    setText(placeholder, busy ? 'Computing…' : failed ? 'No explanation: see above.' : '');
-    if (!has) {
+    if (!shell.showState('Explain', r.overlay !== undefined, 'No explanation: see above.')) {
       return;
     }
     const classes = model.get('classes') ?? [];
@@ -186,7 +152,7 @@ function render({ model, el: host }: RenderProps<ExplainModel>): () => void {
     );
   }
 
-  const handlers: [string, () => void][] = [
+  const stop = shell.listen([
     ['change:methods', onOptions],
     ['change:classes', onOptions],
     ['change:samples', onChoices],
@@ -199,19 +165,10 @@ function render({ model, el: host }: RenderProps<ExplainModel>): () => void {
     ['change:busy', onResult],
     ['change:message', onResult],
     ['change:title', onResult],
-  ];
-  for (const [event, handler] of handlers) {
-    model.on(event, handler);
-  }
+  ]);
   onOptions();
   onResult();
-
-  return () => {
-    for (const [event, handler] of handlers) {
-      model.off(event as `change:${string}`, handler);
-    }
-    root.remove();
-  };
+  return stop;
 }
 
 export default { render };

@@ -260,3 +260,81 @@ export class TopClasses {
 export function className(classes: string[], index: number | null | undefined): string {
   return index == null ? '—' : (classes[index] ?? String(index));
 }
+
+/**
+ * The frame both inspection dashboards draw in: header (title, state, Run), their controls, the message
+ * bar, the sample grid beside the result column, where the output shows once there is a result and a
+ * waiting note otherwise. A dashboard builds its controls and output, then calls `showState` and
+ * `showSamples` from its trait handlers, and `listen` once.
+ */
+export class InspectShell<T extends InspectModel> {
+  readonly root: HTMLElement;
+  private readonly _header: Header;
+  private readonly _message = new MessageBar();
+  private readonly _grid: SampleGrid;
+  private readonly _placeholder = el('div', { class: 'dltoolkit-waiting' });
+
+  /** `kind` names the test ids (`<kind>-dashboard`, `<kind>-run`, `<kind>-state`). */
+  constructor(
+    private readonly _model: AnyModel<T>,
+    kind: string,
+    controls: HTMLElement,
+    private readonly _output: HTMLElement,
+  ) {
+    this._header = new Header(kind, () => _model.send({ action: 'run' }));
+    this._grid = new SampleGrid((index) => choose(_model, 'index', index as T['index']));
+    this.root = el(
+      'div',
+      { class: 'dltoolkit-inspect dltoolkit-dashboard', 'data-testid': `${kind}-dashboard` },
+      this._header.element,
+      controls,
+      this._message.element,
+      el(
+        'div',
+        { class: 'dltoolkit-inspect-body' },
+        this._grid.element,
+        el('div', { class: 'dltoolkit-result-column' }, this._placeholder, _output),
+      ),
+    );
+  }
+
+  /** Header, message and busy state from the traits; the output if `hasResult`, else the waiting note
+   * (`noResult` once the request failed). Returns `hasResult`: whether to draw the result. */
+  showState(defaultTitle: string, hasResult: boolean, noResult: string): boolean {
+    const busy = this._model.get('busy');
+    const message = this._model.get('message') ?? {};
+    const failed = message.level === 'error';
+    this._header.update(this._model.get('title') || defaultTitle, busy, failed);
+    this._message.update(message);
+    this.root.toggleAttribute('data-busy', busy);
+    this._output.hidden = !hasResult;
+    this._placeholder.hidden = hasResult;
+    setText(this._placeholder, busy ? 'Computing…' : failed ? noResult : '');
+    return hasResult;
+  }
+
+  /** The sample grid from the traits (samples, classes, total, the chosen index). */
+  showSamples(): void {
+    const m = this._model;
+    this._grid.update(
+      m.get('samples') ?? [],
+      m.get('classes') ?? [],
+      m.get('total'),
+      m.get('index'),
+    );
+  }
+
+  /** Subscribe the dashboard's handlers (`change:<trait>` events); the returned function unsubscribes
+   * them and removes the dashboard. */
+  listen(handlers: [string, () => void][]): () => void {
+    for (const [event, handler] of handlers) {
+      this._model.on(event, handler);
+    }
+    return () => {
+      for (const [event, handler] of handlers) {
+        this._model.off(event as `change:${string}`, handler);
+      }
+      this.root.remove();
+    };
+  }
+}
