@@ -33,7 +33,8 @@ def train_once(name: str, seed: int) -> dict[str, Any]:
     trainer = pl.Trainer(
         max_epochs=spec.target.max_epochs,
         max_time={"seconds": spec.target.max_seconds},
-        accelerator="auto",
+        # agents' targets are CPU numbers (their environments step on the CPU, and a GPU slows them)
+        accelerator="cpu" if spec.topic == "rl" else "auto",
         devices=1,
         logger=False,
         enable_checkpointing=False,

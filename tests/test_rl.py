@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,22 @@ def test_random_play_observations_are_real_and_repeat_with_their_seed() -> None:
     # random pushes end a CartPole episode within ~40 steps: a reset starts near upright again
     restarts = [i for i in range(1, 40) if np.abs(obs[i]).max() < 0.05 and np.abs(obs[i - 1]).max() > 0.1]
     assert restarts, "40 steps of random play span more than one episode"
+
+
+def test_an_agent_warns_when_it_would_train_on_a_gpu() -> None:
+    from types import SimpleNamespace
+
+    agent = create_model("ppo")
+    for device, warns in (("cpu", False), ("cuda", True)):
+        agent._trainer = SimpleNamespace(
+            datamodule=create_data("cartpole"), strategy=SimpleNamespace(root_device=torch.device(device))
+        )  # type: ignore[assignment]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            agent.setup("fit")
+            agent.teardown("fit")
+        said = [str(w.message) for w in caught if "--trainer.accelerator cpu" in str(w.message)]
+        assert bool(said) == warns, (device, said)
 
 
 def test_unknown_environment_lists_the_registered_ones() -> None:

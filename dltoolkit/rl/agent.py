@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import IterableDataset
 
 from dltoolkit.rl.envs import make_env
@@ -111,6 +112,14 @@ class Agent(pl.LightningModule, ABC):
         if self.env_id is None:
             raise RuntimeError(
                 f"{type(self).__name__} needs an EnvDataModule (trainer.fit(agent, datamodule=...))"
+            )
+        device = self.trainer.strategy.root_device
+        if stage == "fit" and device.type != "cpu":
+            # measured on an H200 host: DQN reached 5 of its 10 CartPole epochs in 60 s on the GPU, all
+            # 10 in 56 s on 2 CPU cores (the environment steps on the CPU, one small batch at a time)
+            rank_zero_warn(
+                f"{type(self).__name__} trains on {device}: agents with small networks that step a CPU "
+                "environment are usually faster on the CPU (--trainer.accelerator cpu)"
             )
 
     def teardown(self, stage: str) -> None:
