@@ -13,6 +13,7 @@ import {
   ApiError,
   downloadOnnx,
   exportOnnx,
+  getCatalog,
   getRun,
   getServeState,
   isActive,
@@ -157,6 +158,10 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
 
   const shown = status ?? detail;
   const deploy = useDeploy(runId, settings);
+  const agent = useTrainsAnAgent(runId, settings);
+  const noInspect = agent
+    ? 'Explain and Attack look at image classifiers; this run trained a reinforcement-learning agent'
+    : undefined;
   const groups = groupMetrics(table.metricNames());
   const progress = shown ? progressOf(shown) : undefined;
 
@@ -183,8 +188,8 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
               <button
                 className="dltoolkit-Button"
                 data-testid="detail-explain"
-                disabled={!shown || isActive(shown.state) || gone}
-                title="Explain the trained model's predictions on test images"
+                disabled={!shown || isActive(shown.state) || gone || agent}
+                title={noInspect ?? "Explain the trained model's predictions on test images"}
                 onClick={() => props.inspectRun?.(runId, 'explain')}
               >
                 Explain
@@ -192,8 +197,11 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
               <button
                 className="dltoolkit-Button"
                 data-testid="detail-attack"
-                disabled={!shown || isActive(shown.state) || gone}
-                title="Attack the trained model's test images: adversarial examples, robustness curve"
+                disabled={!shown || isActive(shown.state) || gone || agent}
+                title={
+                  noInspect ??
+                  "Attack the trained model's test images: adversarial examples, robustness curve"
+                }
                 onClick={() => props.inspectRun?.(runId, 'attack')}
               >
                 Attack
@@ -287,6 +295,27 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
       )}
     </div>
   );
+}
+
+/** Whether the run's model is a catalog model of the `rl` topic (read from the catalog; false until
+ * known, and for a model the catalog does not name). */
+export function useTrainsAnAgent(runId: string, settings?: ServerConnection.ISettings): boolean {
+  const [agent, setAgent] = useState(false);
+  useEffect(() => {
+    const name = parseRunId(runId)?.model;
+    let cancelled = false;
+    getCatalog(settings)
+      .then((catalog) => {
+        if (!cancelled) {
+          setAgent(catalog.models.find((m) => m.name === name)?.topic === 'rl');
+        }
+      })
+      .catch(() => undefined); // unknown: the buttons stay, and the server says why if they cannot work
+    return () => {
+      cancelled = true;
+    };
+  }, [runId, settings]);
+  return agent;
 }
 
 // --- deployment: the ONNX export and the model server of a finished run ---------------------------

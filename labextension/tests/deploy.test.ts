@@ -16,7 +16,13 @@ import {
   startServing,
   stopServing,
 } from '../src/client';
-import { DeployButtons, DeployPanel, serverDiedMessage, useDeploy } from '../src/detail';
+import {
+  DeployButtons,
+  DeployPanel,
+  serverDiedMessage,
+  useDeploy,
+  useTrainsAnAgent,
+} from '../src/detail';
 import { formatBytes, formatDiff } from '../src/format';
 import { BASE, fakeServer, Handler, json, path } from './fake_server';
 
@@ -298,5 +304,55 @@ describe('the Export ONNX and Serve actions', () => {
     await render(deployServer(), true);
     expect((byLabel('Export ONNX') as HTMLButtonElement).disabled).toBe(true);
     expect((byLabel('Serve') as HTMLButtonElement).disabled).toBe(true);
+  });
+});
+
+describe('useTrainsAnAgent', () => {
+  const CATALOG = {
+    topics: [],
+    data: [],
+    models: [
+      { name: 'mlp', topic: 'mlp' },
+      { name: 'dqn', topic: 'rl' },
+    ],
+  };
+
+  function Probe(props: { runId: string; settings: ServerConnection.ISettings }) {
+    const agent = useTrainsAnAgent(props.runId, props.settings);
+    return React.createElement('span', { 'data-testid': 'agent' }, String(agent));
+  }
+
+  async function agentFor(runId: string, handler: Handler): Promise<string | null | undefined> {
+    const { settings, requests } = fakeServer(handler);
+    host = document.createElement('div');
+    document.body.appendChild(host);
+    const r = createRoot(host);
+    root = r;
+    await act(async () => r.render(React.createElement(Probe, { runId, settings })));
+    await settle();
+    expect(requests.map((q) => path(q))).toEqual(['/some/base/dltoolkit/api/catalog']);
+    return $('agent')?.textContent;
+  }
+
+  it("is true for a run of the catalog's rl topic, false for other models", async () => {
+    expect(await agentFor('dqn__cartpole__0__20260101-000000-beef', () => json(CATALOG))).toBe(
+      'true',
+    );
+    await act(async () => root!.unmount());
+    root = undefined;
+    host?.remove();
+    expect(await agentFor(RUN, () => json(CATALOG))).toBe('false');
+  });
+
+  it('is false when the catalog cannot be read or does not name the model', async () => {
+    expect(await agentFor('dqn__cartpole__0__20260101-000000-beef', () => json({}, 500))).toBe(
+      'false',
+    );
+    await act(async () => root!.unmount());
+    root = undefined;
+    host?.remove();
+    expect(await agentFor('MyNet__cartpole__0__20260101-000000-beef', () => json(CATALOG))).toBe(
+      'false',
+    );
   });
 });
