@@ -21,6 +21,7 @@ from dltoolkit.runs.metrics import MetricsTail
 
 TINY = {"hidden_sizes": [16]}
 SHORT = {"max_epochs": 2, "limit_train_batches": 5, "limit_val_batches": 2}
+AGENT = {"hidden_sizes": [8], "n_steps": 16, "steps_per_epoch": 256, "eval_episodes": 2}
 # runs until stopped: many short epochs
 LONG = {"max_epochs": 1000, "limit_train_batches": 5, "limit_val_batches": 2}
 
@@ -42,6 +43,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
             runs_root=root,
         ),
         "crash": launch("mlp", "mnist", data_args={"root": str(missing)}, trainer_args=SHORT, runs_root=root),
+        # an agent, launched as the sidebar launches it
+        "agent": launch("ppo", model_args=AGENT, trainer_args={"max_epochs": 2}, runs_root=root),
     }
     yield launched
     for run in launched.values():  # never leave a trainer behind
@@ -90,6 +93,18 @@ def test_launch_runs_to_finished_while_status_is_read(runs: dict[str, Run]) -> N
     assert (run.path / "checkpoints" / "last.ckpt").is_file()
     assert "class_path: dltoolkit.models.mlp.MLP" in run.config_path.read_text()
     assert "max_epochs=2` reached" in run.logs(tail=5)
+
+
+def test_an_agent_run_finishes_with_its_return_and_a_loadable_checkpoint(runs: dict[str, Run]) -> None:
+    run = runs["agent"]
+    status = run.wait(timeout=120)
+    assert status["state"] == "finished", run.logs(40)
+    assert status["best"]["metric"] == "eval/return" and status["best"]["value"] >= 8  # CartPole: >= 8 steps
+    assert [r["epoch"] for r in run.metrics() if "eval/return" in r] == [0, 1]
+    agent, data = run.load()
+    assert type(agent).__name__ == "PPO" and agent.env_id == "CartPole-v1" == data.env_id
+    assert agent.env_steps == 512  # restored from the checkpoint: 2 epochs x 256 steps
+    assert agent.evaluate(episodes=2)["return_mean"] >= 8
 
 
 def test_metrics_skip_a_partly_written_last_line(tmp_path: Path) -> None:
