@@ -399,46 +399,41 @@ export function useDeploy(
     return state;
   }, [runId, settings, learn]);
 
-  const startServer = useCallback(async () => {
-    const mine = ++epoch.current;
-    setServeBusy('starting');
-    setError(null);
-    try {
-      const state = await startServing(runId, settings);
-      if (mounted.current && mine === epoch.current) {
-        learn(state);
+  // start or stop: the newest change wins, and the answer to an older one is dropped
+  const changeServer = useCallback(
+    async (busy: 'starting' | 'stopping', call: () => Promise<ServeState>) => {
+      const mine = ++epoch.current;
+      const current = () => mounted.current && mine === epoch.current;
+      setServeBusy(busy);
+      setError(null);
+      try {
+        const state = await call();
+        if (current()) {
+          learn(state);
+        }
+      } catch (e) {
+        if (current()) {
+          if (busy === 'starting') {
+            setServe(null);
+          }
+          setError(messageOf(e));
+        }
+      } finally {
+        if (current()) {
+          setServeBusy(null);
+        }
       }
-    } catch (e) {
-      if (mounted.current && mine === epoch.current) {
-        setServe(null);
-        setError(messageOf(e));
-      }
-    } finally {
-      if (mounted.current && mine === epoch.current) {
-        setServeBusy(null);
-      }
-    }
-  }, [runId, settings, learn]);
-
-  const stopServer = useCallback(async () => {
-    const mine = ++epoch.current;
-    setServeBusy('stopping');
-    setError(null);
-    try {
-      const state = await stopServing(runId, settings);
-      if (mounted.current && mine === epoch.current) {
-        learn(state);
-      }
-    } catch (e) {
-      if (mounted.current && mine === epoch.current) {
-        setError(messageOf(e));
-      }
-    } finally {
-      if (mounted.current && mine === epoch.current) {
-        setServeBusy(null);
-      }
-    }
-  }, [runId, settings, learn]);
+    },
+    [learn],
+  );
+  const startServer = useCallback(
+    () => changeServer('starting', () => startServing(runId, settings)),
+    [changeServer, runId, settings],
+  );
+  const stopServer = useCallback(
+    () => changeServer('stopping', () => stopServing(runId, settings)),
+    [changeServer, runId, settings],
+  );
 
   const exportModel = useCallback(async () => {
     setExporting(true);
