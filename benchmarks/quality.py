@@ -33,8 +33,7 @@ def train_once(name: str, seed: int) -> dict[str, Any]:
     trainer = pl.Trainer(
         max_epochs=spec.target.max_epochs,
         max_time={"seconds": spec.target.max_seconds},
-        # agents' targets are CPU numbers (their environments step on the CPU, and a GPU slows them)
-        accelerator="cpu" if spec.topic == "rl" else "auto",
+        accelerator=spec.trainer.get("accelerator", "auto"),  # agents' targets are CPU numbers
         devices=1,
         logger=False,
         enable_checkpointing=False,

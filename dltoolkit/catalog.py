@@ -124,6 +124,9 @@ class ModelSpec:
     data_hparams: dict[str, Any] = field(default_factory=dict)
     target: QualityTarget | None = None
     description: str = ""
+    #: Trainer options the model trains best with (e.g. ``{"accelerator": "cpu"}`` for RL agents): the CLI,
+    #: the launch form and the benchmarks start from them; what the user sets wins
+    trainer: dict[str, Any] = field(default_factory=dict)
 
     def create(self, **overrides: Any) -> Any:
         """Instantiate the model with the spec's defaults, then ``overrides`` (``None`` values dropped)."""
@@ -174,6 +177,7 @@ def register_model(
     target: QualityTarget | None = None,
     description: str = "",
     data_hparams: dict[str, Any] | None = None,
+    trainer: dict[str, Any] | None = None,
     **hparams: Any,
 ) -> Callable[[T], T]:
     """Class decorator registering a LightningModule as the catalog model ``name``.
@@ -199,6 +203,7 @@ def register_model(
             data_hparams=dict(data_hparams or {}),
             target=target,
             description=description or _first_doc_line(cls),
+            trainer=dict(trainer or {}),
         )
         return cls
 
@@ -311,6 +316,8 @@ class Resolved(typing.NamedTuple):
     data_name: str | None
     data_path: str | None
     data_defaults: dict[str, Any]
+    #: the model's Trainer defaults (``ModelSpec.trainer``)
+    trainer_defaults: dict[str, Any]
 
 
 def resolve(model: str | None, data: str | None) -> Resolved:
@@ -324,21 +331,20 @@ def resolve(model: str | None, data: str | None) -> Resolved:
     28
     """
     spec = None
-    model_path, model_defaults = model, {}
+    model_path, model_defaults, trainer = model, {}, {}
     if model is not None and not _is_class_path(model):
         spec = get_spec(model)
-        model_path, model_defaults = spec.class_path, dict(spec.hparams)
+        model_path, model_defaults, trainer = spec.class_path, dict(spec.hparams), dict(spec.trainer)
     if data is None:
         if spec is None:
-            return Resolved(model_path, model_defaults, None, None, {})
+            return Resolved(model_path, model_defaults, None, None, {}, trainer)
         dspec = get_data_spec(spec.data)
-        return Resolved(
-            model_path, model_defaults, spec.data, dspec.class_path, {**dspec.hparams, **spec.data_hparams}
-        )
+        data_defaults = {**dspec.hparams, **spec.data_hparams}
+        return Resolved(model_path, model_defaults, spec.data, dspec.class_path, data_defaults, trainer)
     if _is_class_path(data):
-        return Resolved(model_path, model_defaults, data, data, {})
+        return Resolved(model_path, model_defaults, data, data, {}, trainer)
     dspec = get_data_spec(data)
-    return Resolved(model_path, model_defaults, data, dspec.class_path, dict(dspec.hparams))
+    return Resolved(model_path, model_defaults, data, dspec.class_path, dict(dspec.hparams), trainer)
 
 
 def _is_class_path(name: str) -> bool:
@@ -500,6 +506,7 @@ def describe_catalog() -> dict[str, Any]:
                 "data": spec.data,
                 "data_defaults": {k: _jsonable(v) for k, v in spec.data_hparams.items()},
                 "target": None if t is None else {**t.__dict__},
+                "trainer": {k: _jsonable(v) for k, v in spec.trainer.items()},
                 "schema": hparam_schema(name),
             }
         )

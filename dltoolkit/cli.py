@@ -83,6 +83,7 @@ def expand_catalog_names(argv: list[str]) -> list[str]:
     prefix: list[str] = []
     if names.model_path is not None:
         prefix += [f"--model={names.model_path}", *_init_args("model", names.model_defaults)]
+        prefix += [f"--trainer.{k}={v}" for k, v in names.trainer_defaults.items()]
     if names.data_path is not None:
         prefix += [f"--data={names.data_path}", *_init_args("data", names.data_defaults)]
     return [sub, *prefix, *rest]

@@ -61,6 +61,15 @@ def test_user_flags_override_catalog_defaults() -> None:
     assert argv[-2:] == ["--data.batch_size", "8"]
 
 
+def test_a_models_trainer_defaults_come_first_so_the_users_win(tmp_path: Path) -> None:
+    argv = expand_catalog_names(["fit", "--model", "dqn", "--trainer.accelerator", "gpu"])
+    assert argv.index("--trainer.accelerator=cpu") < argv.index("--trainer.accelerator")  # the last wins
+    assert "--trainer.accelerator=cpu" not in expand_catalog_names(["fit", "--model", "mlp"])
+    res = dltoolkit("fit", "--model", "dqn", "--print_config", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "accelerator: cpu" in res.stdout  # an agent's catalog default
+
+
 def test_models_command_lists_and_filters(tmp_path: Path) -> None:
     res = dltoolkit("models", "--topic", "cnn", cwd=tmp_path)
     assert res.returncode == 0, res.stderr

@@ -169,6 +169,21 @@ def test_random_play_observations_are_real_and_repeat_with_their_seed() -> None:
     assert restarts, "40 steps of random play span more than one episode"
 
 
+def test_agents_train_on_the_cpu_by_default_wherever_they_are_launched() -> None:
+    from dltoolkit.catalog import describe_catalog, resolve
+    from dltoolkit.runs.run import _run_config
+
+    described = {m["name"]: m for m in describe_catalog()["models"]}
+    for name in RL_MODELS:
+        assert resolve(name, None).trainer_defaults == {"accelerator": "cpu"}, name
+        assert described[name]["trainer"] == {"accelerator": "cpu"}  # the launch form's default
+    assert described["mlp"]["trainer"] == {}
+    config, _ = _run_config("dqn", None, {}, {}, {"max_epochs": 2}, seed=0)
+    assert config["trainer"]["accelerator"] == "cpu" and config["trainer"]["max_epochs"] == 2
+    config, _ = _run_config("dqn", None, {}, {}, {"accelerator": "gpu"}, seed=0)
+    assert config["trainer"]["accelerator"] == "gpu"  # what the launch asks for wins
+
+
 def test_an_agent_warns_when_it_would_train_on_a_gpu() -> None:
     from types import SimpleNamespace
 

@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from dltoolkit.rl.envs import EnvDataModule
 
 
+#: The Trainer defaults of every agent in the catalog (``register_model(..., trainer=ON_CPU)``): its
+#: environments step on the CPU a small batch at a time, so a GPU only adds transfers (see ``setup``)
+ON_CPU = {"accelerator": "cpu"}
+
+
 class Agent(pl.LightningModule, ABC):
     """RL agent base.
 

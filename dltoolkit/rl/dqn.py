@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dltoolkit.catalog import QualityTarget, register_model
-from dltoolkit.rl.agent import Agent
+from dltoolkit.rl.agent import ON_CPU, Agent
 from dltoolkit.rl.buffers import ReplayBuffer, ReplayDataset, ReplaySample
 
 if TYPE_CHECKING:
@@ -90,6 +90,7 @@ class QNetwork(nn.Module):
     "dqn",
     topic="rl",
     data="cartpole",
+    trainer=ON_CPU,
     # measured (seeds 0, 1, 2; 50k steps, ~56 s each on this 2-core CPU): 500, 500, 500 over 20 episodes
     target=QualityTarget("eval/return", 475.0, max_epochs=10, max_seconds=120.0),
 )

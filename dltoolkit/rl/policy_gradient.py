@@ -38,7 +38,7 @@ from torch.distributions import Categorical, Distribution, Normal
 from torch.utils.data import IterableDataset
 
 from dltoolkit.catalog import QualityTarget, register_model
-from dltoolkit.rl.agent import Agent
+from dltoolkit.rl.agent import ON_CPU, Agent
 from dltoolkit.rl.returns import discounted_returns, gae
 
 if TYPE_CHECKING:
@@ -362,6 +362,7 @@ class PolicyGradientAgent(Agent):
     topic="rl",
     data="cartpole",
     data_hparams={"num_envs": 8},
+    trainer=ON_CPU,
     # measured (seeds 0, 1, 2; 60 epochs = 491,520 steps, ~40 s each on this 2-core CPU): 300, 400, 366
     target=QualityTarget("eval/return", 250.0, max_epochs=60, max_seconds=120.0),
 )
@@ -423,6 +424,7 @@ class Reinforce(PolicyGradientAgent):
     topic="rl",
     data="cartpole",
     data_hparams={"num_envs": 8},
+    trainer=ON_CPU,
     # measured (seeds 0, 1, 2; 30 epochs = 300,000 steps, 46-51 s each on this 2-core CPU): 500, 500, 500;
     # 10 epochs were not enough (488, 96, 500)
     target=QualityTarget("eval/return", 475.0, max_epochs=30, max_seconds=120.0),
@@ -494,6 +496,7 @@ def ppo_clip_loss(log_prob: Tensor, old_log_prob: Tensor, advantage: Tensor, cli
     topic="rl",
     data="pendulum",
     data_hparams={"num_envs": 4},
+    trainer=ON_CPU,
     # measured (seeds 0, 1, 2; 13 epochs = 106,496 steps, one CPU thread each, ~55 s on a 16-core
     # machine): -160, -140, -133 over 20 episodes (random play scores about -1,200)
     target=QualityTarget("eval/return", -200.0, max_epochs=13, max_seconds=180.0),
@@ -511,6 +514,7 @@ def ppo_clip_loss(log_prob: Tensor, old_log_prob: Tensor, advantage: Tensor, cli
     topic="rl",
     data="cartpole",
     data_hparams={"num_envs": 8},
+    trainer=ON_CPU,
     target=QualityTarget("eval/return", 475.0, max_epochs=10, max_seconds=120.0),
 )
 class PPO(PolicyGradientAgent):

@@ -137,7 +137,7 @@ def _run_config(
     config["data"] = {"class_path": names.data_path, "init_args": {**names.data_defaults, **data_args}}
     data = names.data_name
     # a progress bar is noise in process.log; the status file is the progress
-    config["trainer"] = {"enable_progress_bar": False, **trainer_args}
+    config["trainer"] = {"enable_progress_bar": False, **names.trainer_defaults, **trainer_args}
     return _jsonable(config), data
 
 

@@ -36,6 +36,8 @@ export interface CatalogModel {
   /** the model's options for its default data module (on top of the data module's defaults) */
   data_defaults: { [key: string]: unknown };
   target: QualityTarget | null;
+  /** Trainer options the model trains best with (`{accelerator: 'cpu'}` for an agent): the form's defaults */
+  trainer?: { [key: string]: unknown };
   /** the hyperparameter JSON schema, derived from the LightningModule's `__init__` */
   schema: JSONSchema;
 }

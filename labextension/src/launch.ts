@@ -139,6 +139,7 @@ export function buildLaunchForm(
     accelerator: 'auto',
     strategy: 'auto',
     precision: '32-true',
+    ...model.trainer,
   };
   for (const [name, value] of Object.entries(trainerDefaults)) {
     const prop = trainerProps[name];

@@ -72,6 +72,17 @@ describe('buildLaunchForm', () => {
     });
   });
 
+  it("starts from the model's own Trainer defaults (an agent trains on the CPU)", () => {
+    const agent = buildLaunchForm(
+      { ...model('mlp'), trainer: { accelerator: 'cpu' } },
+      data('digits'),
+      launchSchema,
+    );
+    expect(agent.defaults.trainer_args.accelerator).toBe('cpu');
+    expect(agent.schema.properties.trainer_args.properties.accelerator.default).toBe('cpu');
+    expect(form.defaults.trainer_args.accelerator).toBe('auto');
+  });
+
   it('leaves out read-only hyperparameters (set from the data)', () => {
     expect(props.model_args.properties.input_shape).toBeUndefined();
     expect(props.model_args.properties.num_classes).toBeUndefined();
