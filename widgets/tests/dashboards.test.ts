@@ -1,8 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { FakeModel } from './fake_model';
+import { nextFrame, Render, Stage } from './fake_model';
 
-type Render = (props: { model: FakeModel; el: HTMLElement }) => () => void;
 let renderDashboard: Render;
 let renderPanel: Render;
 
@@ -11,18 +10,9 @@ beforeAll(async () => {
   renderPanel = (await import('../src/runs_panel')).default.render as unknown as Render;
 });
 
-const nextFrame = (): Promise<void> =>
-  new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-
-let host: HTMLElement;
-afterEach(() => host?.remove());
-
-function mount(render: Render, state: Record<string, unknown>): [FakeModel, () => void] {
-  host = document.createElement('div');
-  document.body.appendChild(host);
-  const model = new FakeModel(state);
-  return [model, render({ model, el: host })];
-}
+const stage = new Stage();
+afterEach(() => stage.remove());
+const mount = (render: Render, state: Record<string, unknown>) => stage.mount(render, state);
 
 const ROWS = [
   { step: 0, epoch: 0, 'train/loss': 2.3 },
@@ -47,7 +37,7 @@ describe('training dashboard', () => {
 
   it('shows state, progress, hyperparameters and one chart per metric group', async () => {
     const [model, cleanup] = mount(renderDashboard, initial());
-    const root = host.querySelector('.dltoolkit-training')!;
+    const root = stage.host.querySelector('.dltoolkit-training')!;
     expect(root.querySelector('[data-testid="dashboard-state"]')!.textContent).toBe('running');
     expect(root.textContent).toContain('epoch 1/5 · step 2/10 · 3 s elapsed · ETA 12 s');
     expect(root.querySelector('.dltoolkit-params')!.textContent).toContain('[16]');
@@ -81,7 +71,7 @@ describe('training dashboard', () => {
     expect(root.querySelectorAll('.dltoolkit-chart')).toHaveLength(1);
     expect(root.querySelector<HTMLElement>('.dltoolkit-chart')!.dataset.points).toBe('1');
     cleanup();
-    expect(host.children).toHaveLength(0);
+    expect(stage.host.children).toHaveLength(0);
     expect(model.listeners()).toBe(0);
   });
 
@@ -94,7 +84,7 @@ describe('training dashboard', () => {
       model.emit('msg:custom', { type: 'rows', generation: 1, offset: m * 50, rows });
     }
     await nextFrame();
-    const chart = host.querySelector<HTMLElement>('.dltoolkit-chart')!;
+    const chart = stage.host.querySelector<HTMLElement>('.dltoolkit-chart')!;
     expect(chart.dataset.points).toBe('5000');
     // a gap (rows 5000..5049 never came): ask for everything, once, and keep what is drawn until then
     const gap = { step: 6000, 'train/loss': 0.1 };
@@ -110,7 +100,7 @@ describe('training dashboard', () => {
 
   it('Stop sets stop_requested, then shows the stopped state and the checkpoint', () => {
     const [model, cleanup] = mount(renderDashboard, initial());
-    const stop = host.querySelector<HTMLButtonElement>('[data-testid="dashboard-stop"]')!;
+    const stop = stage.host.querySelector<HTMLButtonElement>('[data-testid="dashboard-stop"]')!;
     expect(stop.disabled).toBe(false);
     stop.click();
     expect(model.get('stop_requested')).toBe(true);
@@ -120,8 +110,10 @@ describe('training dashboard', () => {
     expect(stop.textContent).toBe('Stopping…');
     model.set('checkpoint', '/runs/ckpt/last.ckpt');
     model.set('state', 'stopped');
-    expect(host.querySelector('[data-testid="dashboard-state"]')!.textContent).toBe('stopped');
-    expect(host.querySelector('.dltoolkit-checkpoint')!.textContent).toContain('last.ckpt');
+    expect(stage.host.querySelector('[data-testid="dashboard-state"]')!.textContent).toBe(
+      'stopped',
+    );
+    expect(stage.host.querySelector('.dltoolkit-checkpoint')!.textContent).toContain('last.ckpt');
     expect(stop.disabled).toBe(true);
     cleanup();
   });
@@ -150,9 +142,11 @@ describe('runs panel', () => {
       message: {},
     });
     expect(model.sent).toEqual([{ action: 'snapshot', run_id: undefined }]);
-    const card = host.querySelector<HTMLElement>('.dltoolkit-runs-panel [data-testid="run-a"]')!;
+    const card = stage.host.querySelector<HTMLElement>(
+      '.dltoolkit-runs-panel [data-testid="run-a"]',
+    )!;
     expect(card.dataset.state).toBe('running');
-    expect(host.querySelector('[data-testid="run-b"][data-state="failed"]')).not.toBeNull();
+    expect(stage.host.querySelector('[data-testid="run-b"][data-state="failed"]')).not.toBeNull();
     expect(card.textContent).toContain('ETA 30 s');
     const button = (action: string): HTMLButtonElement =>
       card.querySelector(`[data-action="${action}"]`)!;
@@ -188,11 +182,11 @@ describe('runs panel', () => {
     expect(card.querySelector('pre')!.textContent).toBe('$ dltoolkit fit');
     // errors stay until dismissed; a removed run loses its card
     model.set('message', { text: "stop x: no run 'x'", level: 'error', at: 1 });
-    const message = host.querySelector<HTMLElement>('[data-testid="runs-message"]')!;
+    const message = stage.host.querySelector<HTMLElement>('[data-testid="runs-message"]')!;
     expect(message.hidden).toBe(false);
     expect(message.dataset.level).toBe('error');
     model.set('runs', [run('b', 'failed')]);
-    expect(host.querySelector('[data-testid="run-a"]')).toBeNull();
+    expect(stage.host.querySelector('[data-testid="run-a"]')).toBeNull();
     cleanup();
     expect(model.listeners()).toBe(0);
   });

@@ -1,8 +1,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 
-import { FakeModel } from './fake_model';
+import { Render, Stage } from './fake_model';
 
-type Render = (props: { model: FakeModel; el: HTMLElement }) => () => void;
 let renderPlayer: Render;
 
 beforeAll(async () => {
@@ -27,14 +26,10 @@ function state(overrides: Record<string, unknown> = {}): Record<string, unknown>
   };
 }
 
-let host: HTMLElement;
-function mount(initial: Record<string, unknown>): [FakeModel, () => void] {
-  host = document.createElement('div');
-  document.body.appendChild(host);
-  const model = new FakeModel(initial);
-  return [model, renderPlayer({ model, el: host })];
-}
-const q = <T extends HTMLElement>(id: string): T => host.querySelector<T>(`[data-testid="${id}"]`)!;
+const stage = new Stage();
+const mount = (initial: Record<string, unknown>) => stage.mount(renderPlayer, initial);
+const q = <T extends HTMLElement>(id: string): T =>
+  stage.host.querySelector<T>(`[data-testid="${id}"]`)!;
 const shown = (): number =>
   FRAMES.indexOf(q<HTMLImageElement>('episode-frame').getAttribute('src')!);
 
@@ -43,7 +38,7 @@ beforeEach(() => {
 });
 afterEach(() => {
   vi.useRealTimers();
-  host?.remove();
+  stage.remove();
 });
 
 describe('episode player', () => {
@@ -134,7 +129,7 @@ describe('episode player', () => {
     expect(vi.getTimerCount()).toBe(1); // the pending animation frame
     cleanup();
     expect(model.listeners()).toBe(0);
-    expect(host.querySelector('[data-testid="episode-player"]')).toBeNull();
+    expect(stage.host.querySelector('[data-testid="episode-player"]')).toBeNull();
     expect(vi.getTimerCount()).toBe(0);
   });
 });

@@ -36,3 +36,28 @@ export class FakeModel {
     return [...this.handlers.values()].reduce((n, s) => n + s.size, 0);
   }
 }
+
+/** A front end's `render`, as anywidget calls it. */
+export type Render = (props: { model: FakeModel; el: HTMLElement }) => () => void;
+
+/** Where a test renders a front end: a fresh host element in the document per `mount`, which
+ * `remove` (in `afterEach`) takes out again. */
+export class Stage {
+  host!: HTMLElement;
+
+  /** Render `render` with a model holding `state`: the model and the front end's clean-up. */
+  mount(render: Render, state: Record<string, unknown>): [FakeModel, () => void] {
+    this.host = document.createElement('div');
+    document.body.appendChild(this.host);
+    const model = new FakeModel(state);
+    return [model, render({ model, el: this.host })];
+  }
+
+  remove(): void {
+    this.host?.remove();
+  }
+}
+
+/** After the next animation frame (and what it scheduled). */
+export const nextFrame = (): Promise<void> =>
+  new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));

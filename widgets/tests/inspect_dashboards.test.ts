@@ -1,8 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 
-import { FakeModel } from './fake_model';
+import { nextFrame, Render, Stage } from './fake_model';
 
-type Render = (props: { model: FakeModel; el: HTMLElement }) => () => void;
 let renderExplain: Render;
 let renderAttack: Render;
 
@@ -11,18 +10,9 @@ beforeAll(async () => {
   renderAttack = (await import('../src/attack_dashboard')).default.render as unknown as Render;
 });
 
-const nextFrame = (): Promise<void> =>
-  new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
-
-let host: HTMLElement;
-afterEach(() => host?.remove());
-
-function mount(render: Render, state: Record<string, unknown>): [FakeModel, () => void] {
-  host = document.createElement('div');
-  document.body.appendChild(host);
-  const model = new FakeModel(state);
-  return [model, render({ model, el: host })];
-}
+const stage = new Stage();
+afterEach(() => stage.remove());
+const mount = (render: Render, state: Record<string, unknown>) => stage.mount(render, state);
 
 const PNG = (n: number): string => `data:image/png;base64,${n}`;
 const CLASSES = Array.from({ length: 10 }, (_, i) => String(i));
@@ -48,7 +38,7 @@ const TOP = [
 ];
 
 const q = <T extends HTMLElement = HTMLElement>(testid: string): T =>
-  host.querySelector<T>(`[data-testid="${testid}"]`)!;
+  stage.host.querySelector<T>(`[data-testid="${testid}"]`)!;
 
 function change(input: HTMLInputElement | HTMLSelectElement, value: string | boolean): void {
   if (typeof value === 'boolean') {
@@ -109,7 +99,7 @@ describe('explain dashboard', () => {
     model.set('method', 'grad_cam');
     expect(method.value).toBe('grad_cam');
     cleanup();
-    expect(host.children).toHaveLength(0);
+    expect(stage.host.children).toHaveLength(0);
     expect(model.listeners()).toBe(0);
   });
 
@@ -218,7 +208,7 @@ describe('attack dashboard', () => {
     expect([eps.max, eps.value, eps.disabled]).toEqual(['0.8', '0.8', false]);
     cleanup();
     expect(model.listeners()).toBe(0);
-    expect(host.children).toHaveLength(0);
+    expect(stage.host.children).toHaveLength(0);
   });
 
   it('shows the three images, predictions, ‖δ‖∞ and the curve', async () => {
