@@ -68,7 +68,6 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
   const [gone, setGone] = useState(false);
   const [table] = useState(() => new MetricTable());
   const [version, setVersion] = useState(0);
-  const [copied, setCopied] = useState(false);
   const watcher = useRef<Watcher | null>(null);
   const next = useRef(0);
   const listed = useRef(false);
@@ -164,14 +163,6 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
     : undefined;
   const groups = groupMetrics(table.metricNames());
   const progress = shown ? progressOf(shown) : undefined;
-
-  const copy = () => {
-    if (detail) {
-      Clipboard.copyToSystem(detail.command);
-      setCopied(true);
-      setTimeout(() => setCopied(false), 1500);
-    }
-  };
 
   return (
     <div
@@ -278,14 +269,7 @@ function RunDetailView(props: IRunDetailOptions): JSX.Element {
           <h3>Reproduce</h3>
           <div className="dltoolkit-RunDetail-command">
             <pre data-testid="run-command">{detail?.command ?? '…'}</pre>
-            <button
-              className="dltoolkit-Button dltoolkit-mod-small"
-              data-testid="copy-command"
-              disabled={!detail}
-              onClick={copy}
-            >
-              {copied ? 'Copied' : 'Copy'}
-            </button>
+            <CopyButton text={detail?.command} testid="copy-command" />
           </div>
           <h3>Config</h3>
           <pre className="dltoolkit-RunDetail-config" data-testid="run-config">
@@ -522,19 +506,37 @@ export function DeployButtons(props: { deploy: Deploy; disabled: boolean }): JSX
   );
 }
 
+/** A small "Copy" button that puts `text` on the clipboard and says "Copied" for a moment (disabled
+ * while there is no text yet). */
+function CopyButton(props: { text?: string | null; testid: string; label?: string }): JSX.Element {
+  const [copied, setCopied] = useState(false);
+  const { text } = props;
+  return (
+    <button
+      className="dltoolkit-Button dltoolkit-mod-small"
+      data-testid={props.testid}
+      aria-label={props.label}
+      disabled={!text}
+      onClick={() => {
+        if (text) {
+          Clipboard.copyToSystem(text);
+          setCopied(true);
+          setTimeout(() => setCopied(false), 1500);
+        }
+      }}
+    >
+      {copied ? 'Copied' : 'Copy'}
+    </button>
+  );
+}
+
 /** Below the header: the deployment's errors, the download link and the running server's URLs. */
 export function DeployPanel(props: { deploy: Deploy }): JSX.Element | null {
   const { deploy } = props;
   const { onnx, serve, error } = deploy;
-  const [copied, setCopied] = useState<string | null>(null);
   if (!error && !onnx && !deploy.exporting && !deploy.serveBusy && !serve?.serving) {
     return null;
   }
-  const copy = (what: string, text: string) => {
-    Clipboard.copyToSystem(text);
-    setCopied(what);
-    setTimeout(() => setCopied(null), 1500);
-  };
   return (
     <div className="dltoolkit-Deploy" data-testid="deploy">
       {error ? (
@@ -574,14 +576,7 @@ export function DeployPanel(props: { deploy: Deploy }): JSX.Element | null {
             <code className="dltoolkit-Deploy-url" data-testid="serve-url">
               {serve.url}
             </code>
-            <button
-              className="dltoolkit-Button dltoolkit-mod-small"
-              data-testid="serve-copy-url"
-              aria-label="Copy server URL"
-              onClick={() => copy('url', serve.url ?? '')}
-            >
-              {copied === 'url' ? 'Copied' : 'Copy'}
-            </button>
+            <CopyButton text={serve.url} testid="serve-copy-url" label="Copy server URL" />
             <button
               className="dltoolkit-Button dltoolkit-mod-small dltoolkit-mod-warn"
               data-testid="serve-stop"
@@ -609,14 +604,11 @@ export function DeployPanel(props: { deploy: Deploy }): JSX.Element | null {
               <pre data-testid="serve-example" aria-label="Example request">
                 {serve.example}
               </pre>
-              <button
-                className="dltoolkit-Button dltoolkit-mod-small"
-                data-testid="serve-copy-example"
-                aria-label="Copy example request"
-                onClick={() => copy('example', serve.example ?? '')}
-              >
-                {copied === 'example' ? 'Copied' : 'Copy'}
-              </button>
+              <CopyButton
+                text={serve.example}
+                testid="serve-copy-example"
+                label="Copy example request"
+              />
             </div>
           ) : null}
           <div className="dltoolkit-Muted">
